@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Private PostgreSQL and RabbitMQ instances on loopback, for tests and the no-Docker quick start.
+# Source this file, then call `services_start` (exports DATABASE_URL, AMQP_URL) and `services_stop`.
+# Nothing here uses systemd: the servers are started directly and stopped by the pids we started.
+
+KYTE_PG_PORT="${KYTE_PG_PORT:-55432}"
+KYTE_AMQP_PORT="${KYTE_AMQP_PORT:-45672}"
+KYTE_SERVICES_DIR="${KYTE_SERVICES_DIR:-/tmp/kyte-relay-services}"
+
+_as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the Debian/Ubuntu packages when their binaries are missing.
+services_install() {
+  local need=()
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
+  [ ${#need[@]} -eq 0 ] && return 0
+  echo "==> installing ${need[*]} from the OS packages"
+  _as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive _as_root apt-get install -y -qq "${need[@]}" >/dev/null
+}
+
+_pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1; }
+
+services_start() {
+  services_install || return 1
+  local dir="$KYTE_SERVICES_DIR"
+  _as_root rm -rf "$dir"
+  mkdir -p "$dir"
+  chmod 755 "$dir"
+
+  # PostgreSQL: initdb refuses root, so it runs as the postgres user.
+  local pg; pg="$(_pg_bin)"
+  _as_root mkdir -p "$dir/pg" "$dir/pgsock"
+  _as_root chown postgres:postgres "$dir/pg" "$dir/pgsock"
+  _as_root runuser -u postgres -- "$pg/initdb" -D "$dir/pg/data" -U postgres -A trust >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log"; return 1; }
+  _as_root runuser -u postgres -- "$pg/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/postgres.log" -w -t 60 start \
+    -o "-p $KYTE_PG_PORT -k $dir/pgsock -c listen_addresses=127.0.0.1 -c max_connections=600 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    >/dev/null || { cat "$dir/pg/postgres.log"; return 1; }
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$KYTE_PG_PORT/postgres"
+
+  # RabbitMQ: the Debian wrapper re-runs itself as the rabbitmq user; everything it writes is
+  # kept under our directory, and boot errors go to a log we can show (-detached would hide them).
+  _as_root mkdir -p "$dir/rabbit"
+  cat >"$dir/rabbit/rabbitmq.conf" <<CONF
+listeners.tcp.default = 127.0.0.1:$KYTE_AMQP_PORT
+loopback_users = none
+log.console = false
+CONF
+  echo '[].' >"$dir/rabbit/enabled_plugins"
+  _as_root chown -R rabbitmq:rabbitmq "$dir/rabbit"
+  (
+    export RABBITMQ_NODENAME=rabbit@localhost \
+      RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+      RABBITMQ_DIST_PORT=$((KYTE_AMQP_PORT + 1)) \
+      RABBITMQ_MNESIA_BASE="$dir/rabbit/mnesia" \
+      RABBITMQ_LOG_BASE="$dir/rabbit/log" \
+      RABBITMQ_PID_FILE="$dir/rabbit/rabbit.pid" \
+      RABBITMQ_CONFIG_FILE="$dir/rabbit/rabbitmq.conf" \
+      RABBITMQ_ENABLED_PLUGINS_FILE="$dir/rabbit/enabled_plugins"
+    exec rabbitmq-server >"$dir/rabbit/server.log" 2>&1
+  ) &
+  echo $! >"$dir/rabbit.wrapper.pid"
+  local i
+  for i in $(seq 1 120); do
+    [ -s "$dir/rabbit/rabbit.pid" ] && break
+    kill -0 "$(cat "$dir/rabbit.wrapper.pid")" 2>/dev/null || { cat "$dir/rabbit/server.log"; return 1; }
+    sleep 0.5
+  done
+  RABBITMQ_NODENAME=rabbit@localhost timeout 120 rabbitmqctl -q -n rabbit@localhost wait "$dir/rabbit/rabbit.pid" >/dev/null \
+    || { cat "$dir/rabbit/server.log"; return 1; }
+  export AMQP_URL="amqp://guest:guest@127.0.0.1:$KYTE_AMQP_PORT/%2f"
+  echo "==> PostgreSQL on 127.0.0.1:$KYTE_PG_PORT, RabbitMQ on 127.0.0.1:$KYTE_AMQP_PORT (data in $dir)"
+}
+
+services_stop() {
+  local dir="$KYTE_SERVICES_DIR"
+  local pg; pg="$(_pg_bin)"
+  [ -d "$dir/pg/data" ] && _as_root runuser -u postgres -- "$pg/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1
+  if [ -s "$dir/rabbit/rabbit.pid" ]; then
+    local pid; pid="$(cat "$dir/rabbit/rabbit.pid")"
+    _as_root kill "$pid" 2>/dev/null
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  fi
+  [ -s "$dir/rabbit.wrapper.pid" ] && kill "$(cat "$dir/rabbit.wrapper.pid")" 2>/dev/null
+  return 0
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace against a real PostgreSQL and RabbitMQ.
+#   - DATABASE_URL and AMQP_URL set: uses those servers.
+#   - else, a Docker engine available: plain `cargo test`, testcontainers starts the servers.
+#   - else: installs PostgreSQL and RabbitMQ from the OS packages if missing, starts private
+#     instances on loopback, runs the tests, and stops what it started.
+# Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p shared`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -n "${DATABASE_URL:-}" ] && [ -n "${AMQP_URL:-}" ]; then
+  exec cargo test --workspace "$@"
+fi
+if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
+  exec cargo test --workspace "$@"
+fi
+
+# shellcheck source=services.sh
+. scripts/services.sh
+trap services_stop EXIT
+services_start
+cargo test --workspace "$@"

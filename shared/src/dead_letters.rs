@@ -1,0 +1,105 @@
+//! Notifications the notifier gave up on: listed and replayed by `notifier dead-letters` and by
+//! ingress's `/ops/dead-letters`.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::messages::{NotifierMessage, SCHEMA_VERSION, Webhook};
+use crate::messaging::{Broker, Headers};
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeadLetter {
+    pub notification_id: String,
+    pub order_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub sequence: i32,
+    pub attempts: i32,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub dead_at: Option<DateTime<Utc>>,
+}
+
+/// Which dead letters to replay.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    Order(String),
+    All,
+}
+
+pub async fn list(db: &DatabaseConnection) -> anyhow::Result<Vec<DeadLetter>> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT id, order_id, type, sequence, attempts, last_status_code, last_error, dead_at \
+             FROM notifications WHERE state = 'dead' ORDER BY dead_at, order_id, sequence",
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(DeadLetter {
+                notification_id: r.try_get("", "id")?,
+                order_id: r.try_get("", "order_id")?,
+                kind: r.try_get("", "type")?,
+                sequence: r.try_get("", "sequence")?,
+                attempts: r.try_get("", "attempts")?,
+                last_status_code: r.try_get("", "last_status_code")?,
+                last_error: r.try_get("", "last_error")?,
+                dead_at: r.try_get("", "dead_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Makes the chosen dead notifications pending again (same id, fresh retry budget) and queues
+/// them. One transaction: if any publish fails nothing changes, and a crash after publishing
+/// leaves them dead, where the notifier ignores the queued copies; replay is then safe to repeat.
+pub async fn replay(
+    db: &DatabaseConnection,
+    broker: &Broker,
+    scope: Scope,
+) -> anyhow::Result<usize> {
+    let txn = db.begin().await?;
+    let order = match &scope {
+        Scope::Order(id) => Some(id.clone()),
+        Scope::All => None,
+    };
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "UPDATE notifications SET state = 'pending', first_attempt_at = NULL, next_attempt_at = NULL, \
+             lease_until = NULL, dead_at = NULL, updated_at = now() \
+             WHERE state = 'dead' AND ($1::text IS NULL OR order_id = $1) RETURNING payload",
+            [order.into()],
+        ))
+        .await?;
+    let mut webhooks = rows
+        .iter()
+        .map(|r| {
+            Ok(serde_json::from_value::<Webhook>(
+                r.try_get("", "payload")?,
+            )?)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    webhooks.sort_by(|a, b| (&a.order_id, a.sequence).cmp(&(&b.order_id, b.sequence)));
+    let queue = broker.topology().notifier_queue();
+    for webhook in &webhooks {
+        let headers = Headers {
+            message_id: Some(webhook.id.clone()),
+            ..Default::default()
+        }
+        .with("order-id", webhook.order_id.clone())
+        .with("replayed", "true");
+        let message = NotifierMessage::Deliver {
+            v: SCHEMA_VERSION,
+            notification: webhook.clone(),
+        };
+        broker
+            .publish_to(&queue, &serde_json::to_vec(&message)?, &headers)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(webhooks.len())
+}

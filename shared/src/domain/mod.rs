@@ -1,0 +1,18 @@
+//! The restaurant's view of an order and the rules that change it. Nothing here knows about
+//! HTTP, AMQP or SQL, so every rule can be tested as a plain function.
+
+mod ids;
+mod money;
+mod order;
+mod state_machine;
+mod status;
+mod validation;
+
+pub use ids::{EventId, OrderId};
+pub use money::{Currency, Money};
+pub use order::{Customer, CustomerInput, Item, ItemInput, OrderDetails, OrderInput};
+pub use state_machine::{
+    Change, HistoryEvent, OrderState, Refusal, Transition, WebhookType, apply, create,
+};
+pub use status::OrderStatus;
+pub use validation::ValidationError;
