@@ -1,0 +1,227 @@
+//! Kyte → ingress (CONTRACT §2): verified, validated, confirmed by the broker, answered 202.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::domain::{EventId, OrderId, OrderInput};
+use shared::messages::{OrderCancelled, OrderCreated, SCHEMA_VERSION, WorkerMessage};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::auth::verify_kyte;
+use crate::body;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::publish::publish_worker_message;
+
+/// A Kyte event: `order_created` (with `order`) or `order_cancelled` (with `order_id`).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct KyteEvent {
+    #[schema(example = "evt_7f3a")]
+    pub event_id: String,
+    #[serde(rename = "type")]
+    #[schema(example = "order_created")]
+    pub kind: String,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub order: Option<OrderInput>,
+    pub order_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Queued {
+    pub event_id: String,
+    #[schema(example = "queued")]
+    pub status: String,
+}
+
+fn queued(event_id: &EventId) -> (StatusCode, Json<Queued>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(Queued {
+            event_id: event_id.to_string(),
+            status: "queued".into(),
+        }),
+    )
+}
+
+fn reason(value: Option<String>) -> ApiResult<Option<String>> {
+    match value {
+        Some(r) if r.chars().count() > 200 => Err(ApiError::bad_request(
+            "validation_failed",
+            "reason: at most 200 characters",
+        )
+        .field("reason")),
+        other => Ok(other),
+    }
+}
+
+fn created(
+    event_id: EventId,
+    occurred_at: Option<DateTime<Utc>>,
+    order: OrderInput,
+) -> ApiResult<WorkerMessage> {
+    let (order_id, order) = order
+        .parse()
+        .map_err(|e| ApiError::from(e.within("order")))?;
+    Ok(WorkerMessage::OrderCreated(OrderCreated {
+        v: SCHEMA_VERSION,
+        event_id,
+        occurred_at,
+        order_id,
+        order,
+    }))
+}
+
+fn cancelled(
+    event_id: EventId,
+    occurred_at: Option<DateTime<Utc>>,
+    order_id: &str,
+    why: Option<String>,
+) -> ApiResult<WorkerMessage> {
+    let order_id = OrderId::parse(order_id).map_err(|e| ApiError::from(e).field("order_id"))?;
+    Ok(WorkerMessage::OrderCancelled(OrderCancelled {
+        v: SCHEMA_VERSION,
+        event_id,
+        occurred_at,
+        order_id,
+        reason: reason(why)?,
+    }))
+}
+
+/// Receive an event from Kyte.
+#[utoipa::path(post, path = "/kyte/events", tag = "kyte",
+    request_body = KyteEvent,
+    params(("webhook-id" = Option<String>, Header), ("webhook-timestamp" = Option<String>, Header), ("webhook-signature" = Option<String>, Header)),
+    responses(
+        (status = 202, description = "Confirmed by the broker; applied once per event_id", body = Queued),
+        (status = 400, description = "Malformed JSON or a failed validation", body = ErrorBody),
+        (status = 401, description = "Missing, wrong or stale signature", body = ErrorBody),
+        (status = 413, description = "Body over 256 KiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 503, description = "The broker could not confirm", body = ErrorBody),
+    ))]
+pub async fn post_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Queued>)> {
+    let bytes = body::read(&headers, body, false).await?;
+    verify_kyte(state.kyte_secrets.as_ref(), &bytes, &headers)?;
+    let raw: Value = body::parse(&bytes)?;
+    let kind = raw
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if kind != "order_created" && kind != "order_cancelled" {
+        return Err(ApiError::bad_request(
+            "unknown_event_type",
+            "type must be order_created or order_cancelled",
+        )
+        .field("type"));
+    }
+    let event: KyteEvent = serde_json::from_value(raw).map_err(|e| {
+        ApiError::bad_request("invalid_body", format!("the body could not be read: {e}"))
+    })?;
+    let event_id = EventId::parse(&event.event_id)?;
+    let message = if event.kind == "order_created" {
+        let order = event.order.ok_or_else(|| {
+            ApiError::bad_request("validation_failed", "order is required").field("order")
+        })?;
+        created(event_id.clone(), event.occurred_at, order)?
+    } else {
+        let order_id = event.order_id.ok_or_else(|| {
+            ApiError::bad_request("validation_failed", "order_id is required").field("order_id")
+        })?;
+        cancelled(event_id.clone(), event.occurred_at, &order_id, event.reason)?
+    };
+    publish_worker_message(&state, &message, &headers).await?;
+    Ok(queued(&event_id))
+}
+
+/// The event id of an alias request: the `webhook-id` header when present, else derived.
+fn alias_event_id(headers: &HeaderMap, fallback: String) -> ApiResult<EventId> {
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or(fallback);
+    EventId::parse(&id).map_err(ApiError::from)
+}
+
+/// Create an order (alias of the original system; the body is the bare order).
+#[utoipa::path(post, path = "/api/orders/", tag = "kyte",
+    request_body = OrderInput,
+    responses(
+        (status = 202, description = "Confirmed by the broker", body = Queued),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 503, body = ErrorBody),
+    ))]
+pub async fn post_order_alias(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Queued>)> {
+    let bytes = body::read(&headers, body, false).await?;
+    verify_kyte(state.kyte_secrets.as_ref(), &bytes, &headers)?;
+    let order: OrderInput = body::parse(&bytes)?;
+    let fallback = format!("order_created:{}", order.id);
+    let (order_id, details) = order.parse()?;
+    let event_id = alias_event_id(&headers, fallback)?;
+    let message = WorkerMessage::OrderCreated(OrderCreated {
+        v: SCHEMA_VERSION,
+        event_id: event_id.clone(),
+        occurred_at: None,
+        order_id,
+        order: details,
+    });
+    publish_worker_message(&state, &message, &headers).await?;
+    Ok(queued(&event_id))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CancelQuery {
+    /// The order to cancel.
+    pub order_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct CancelBody {
+    pub reason: Option<String>,
+}
+
+/// Cancel an order (alias of the original system).
+#[utoipa::path(post, path = "/webhook/cancel-order", tag = "kyte",
+    params(CancelQuery),
+    request_body(content = Option<CancelBody>, description = "Empty, or a JSON object with an optional reason"),
+    responses(
+        (status = 202, description = "Confirmed by the broker", body = Queued),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 503, body = ErrorBody),
+    ))]
+pub async fn post_cancel_alias(
+    State(state): State<AppState>,
+    query: Result<Query<CancelQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Queued>)> {
+    let bytes = body::read(&headers, body, true).await?;
+    verify_kyte(state.kyte_secrets.as_ref(), &bytes, &headers)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let order_id = query.order_id.ok_or_else(|| {
+        ApiError::bad_request("validation_failed", "order_id is required").field("order_id")
+    })?;
+    let body: CancelBody = if bytes.is_empty() {
+        CancelBody::default()
+    } else {
+        body::parse(&bytes)?
+    };
+    let event_id = alias_event_id(&headers, format!("order_cancelled:{order_id}"))?;
+    let message = cancelled(event_id.clone(), None, &order_id, body.reason)?;
+    publish_worker_message(&state, &message, &headers).await?;
+    Ok(queued(&event_id))
+}

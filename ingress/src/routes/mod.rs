@@ -1,0 +1,3 @@
+pub mod kyte;
+pub mod ops;
+pub mod staff;
