@@ -205,10 +205,10 @@ async fn keep_broker_connected(broker: Arc<Broker>, shutdown: CancellationToken)
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-        if !broker.is_connected() {
-            if let Err(e) = broker.ensure_connected().await {
-                tracing::debug!(error = %e, "broker still unreachable");
-            }
+        if !broker.is_connected()
+            && let Err(e) = broker.ensure_connected().await
+        {
+            tracing::debug!(error = %e, "broker still unreachable");
         }
     }
 }

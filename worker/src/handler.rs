@@ -10,13 +10,16 @@ use shared::messaging::{Broker, Incoming, Outcome};
 use crate::outbox;
 use crate::store::apply_message;
 
+/// Decides, per message, whether to simulate a crash.
+pub type CrashHook = Arc<dyn Fn(&WorkerMessage) -> bool + Send + Sync>;
+
 /// Fault injection for tests.
 #[derive(Clone, Default)]
 pub struct Hooks {
     /// Called after a message's transaction committed and before its notifications are
     /// published; returning true simulates a crash there (nothing is published, the message
     /// goes back to the queue).
-    pub crash_after_commit: Option<Arc<dyn Fn(&WorkerMessage) -> bool + Send + Sync>>,
+    pub crash_after_commit: Option<CrashHook>,
 }
 
 pub(crate) struct State {
@@ -67,10 +70,10 @@ impl State {
         if applied.refused {
             metrics::counter!("kyte_worker_refusals_total", "kind" => msg.kind()).increment(1);
         }
-        if let Some(crash) = &self.hooks.crash_after_commit {
-            if crash(&msg) {
-                return Outcome::Retry(Duration::ZERO);
-            }
+        if let Some(crash) = &self.hooks.crash_after_commit
+            && crash(&msg)
+        {
+            return Outcome::Retry(Duration::ZERO);
         }
         let published = if applied.duplicate {
             // A redelivery: whatever the first attempt committed but did not publish goes now.

@@ -157,7 +157,8 @@ mod tests {
 
     #[test]
     fn each_rule_names_its_field() {
-        let cases: Vec<(Box<dyn Fn(&mut OrderInput)>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut OrderInput)>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|o| o.id = "bad id".into()), "id"),
             (
                 Box::new(|o| o.customer.name = String::new()),

@@ -1,0 +1,7 @@
+//! Integration tests against a real RabbitMQ and Postgres; one binary keeps link time down.
+
+mod helpers;
+mod ingress;
+mod messaging;
+mod notifier;
+mod worker;
