@@ -206,3 +206,41 @@ pub fn header(table: &FieldTable, key: &str) -> Option<String> {
         _ => None,
     }
 }
+
+pub async fn command_status(
+    env: &TestEnv,
+    id: uuid::Uuid,
+) -> Option<(String, Option<serde_json::Value>)> {
+    let rows = query(
+        env,
+        "SELECT status, error FROM staff_commands WHERE id = $1",
+        vec![id.into()],
+    )
+    .await;
+    rows.first().map(|r| {
+        (
+            r.try_get("", "status").expect("status"),
+            r.try_get("", "error").expect("error"),
+        )
+    })
+}
+
+pub async fn wait_command(env: &TestEnv, id: uuid::Uuid) -> (String, Option<serde_json::Value>) {
+    wait_until("the command's outcome", Duration::from_secs(20), || async {
+        command_status(env, id).await.filter(|(s, _)| s != "queued")
+    })
+    .await
+}
+
+/// Drives a new order to `path` (a list of staff changes, each expected to apply).
+pub async fn drive(env: &TestEnv, order_id: &str, path: &[Change]) {
+    send(env, &created(&format!("evt-{order_id}"), order_id)).await;
+    wait_for_status(env, order_id, "pending", 1).await;
+    for change in path {
+        let (id, msg) = command(order_id, change.clone());
+        send(env, &msg).await;
+        let (status, error) = wait_command(env, id).await;
+        assert_eq!(status, "applied", "{change:?} on {order_id}: {error:?}");
+    }
+}
+
