@@ -243,4 +243,3 @@ pub async fn drive(env: &TestEnv, order_id: &str, path: &[Change]) {
         assert_eq!(status, "applied", "{change:?} on {order_id}: {error:?}");
     }
 }
-
