@@ -1,1 +1,223 @@
-fn main() {}
+//! kyte-sim: a stand-in Kyte for demos, tests and load.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use kyte_relay_tests::sim::{KyteClient, Receiver, Reply, Scenario, random_order};
+use shared::config::Secret;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kyte-sim",
+    version,
+    about = "A stand-in Kyte: sends orders, receives and verifies webhooks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Receive status webhooks: verify signatures, log them, list them at GET /received.
+    Serve(ServeArgs),
+    /// Send one random order (like the original simulate-order).
+    Order(SendArgs),
+    /// Send many random orders (like the original simulate-bulk-orders).
+    Orders {
+        #[command(flatten)]
+        send: SendArgs,
+        /// How many orders.
+        #[arg(long, default_value_t = 10)]
+        count: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// Cancel an order, as Kyte does.
+    Cancel {
+        #[command(flatten)]
+        send: SendArgs,
+        /// The order to cancel.
+        order_id: String,
+        #[arg(long, default_value = "customer_request")]
+        reason: String,
+    },
+    /// Run the original system's end-to-end scenario against a running kyte-relay.
+    Scenario {
+        #[command(flatten)]
+        send: SendArgs,
+        /// A staff token of ingress (the token part of one STAFF_TOKENS pair).
+        #[arg(long, env = "STAFF_TOKEN", hide_env_values = true)]
+        staff_token: Secret,
+        /// kyte-sim serve's base URL, to check the webhooks Kyte received ("" to skip).
+        #[arg(long, env = "KYTE_SIM_URL", default_value = "http://127.0.0.1:9000")]
+        receiver: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Listen address.
+    #[arg(long, env = "KYTE_SIM_ADDR", default_value = "0.0.0.0:9000")]
+    addr: SocketAddr,
+    /// The secret(s) webhooks are signed with (KYTE_WEBHOOK_SECRET of the notifier).
+    #[arg(long, env = "KYTE_WEBHOOK_SECRET", hide_env_values = true)]
+    secret: Option<Secret>,
+    /// Share of webhooks answered 503 (0.0–1.0).
+    #[arg(long, default_value_t = 0.0)]
+    failure_rate: f64,
+    /// Every order's first N webhooks are answered 503.
+    #[arg(long, default_value_t = 0)]
+    fail_first: u32,
+    /// Retry-After (seconds) sent with each 503.
+    #[arg(long)]
+    retry_after: Option<u64>,
+    /// Latency added to every answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+}
+
+#[derive(Debug, Args)]
+struct SendArgs {
+    /// Ingress's base URL.
+    #[arg(
+        long,
+        env = "KYTE_INGRESS_URL",
+        default_value = "http://127.0.0.1:8000"
+    )]
+    ingress: String,
+    /// The secret requests are signed with (KYTE_INBOUND_SECRET of ingress); unset: unsigned.
+    #[arg(long, env = "KYTE_INBOUND_SECRET", hide_env_values = true)]
+    secret: Option<Secret>,
+}
+
+impl SendArgs {
+    fn client(&self) -> anyhow::Result<KyteClient> {
+        KyteClient::new(&self.ingress, self.secret.as_ref().map(Secret::expose))
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    shared::telemetry::init_tracing(shared::config::LogFormat::Text);
+    shared::telemetry::install_crypto_provider();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Order(send) => {
+            let client = send.client()?;
+            let order = random_order();
+            let id = order["id"].as_str().unwrap_or_default().to_owned();
+            let res = client.order_created(&format!("evt_{id}"), &order).await?;
+            println!("{} {}", res.status(), res.text().await.unwrap_or_default());
+            println!("order id: {id}");
+            Ok(())
+        }
+        Command::Orders {
+            send,
+            count,
+            concurrency,
+        } => orders(send.client()?, count, concurrency).await,
+        Command::Cancel {
+            send,
+            order_id,
+            reason,
+        } => {
+            let client = send.client()?;
+            let event_id = format!("evt_cancel_{order_id}_{}", uuid::Uuid::new_v4().simple());
+            let res = client
+                .order_cancelled(&event_id, &order_id, &reason)
+                .await?;
+            println!("{} {}", res.status(), res.text().await.unwrap_or_default());
+            Ok(())
+        }
+        Command::Scenario {
+            send,
+            staff_token,
+            receiver,
+        } => {
+            let scenario = Scenario {
+                ingress: send.ingress.trim_end_matches('/').to_owned(),
+                staff_token: staff_token.expose().to_owned(),
+                kyte: send.client()?,
+                receiver: (!receiver.is_empty()).then(|| receiver.trim_end_matches('/').to_owned()),
+                timeout: Duration::from_secs(15),
+            };
+            let steps = scenario
+                .run(|s| {
+                    let mark = if s.ok { "PASS" } else { "FAIL" };
+                    println!(
+                        "{mark}  {:<55} {:>6} ms  {}",
+                        s.name,
+                        s.elapsed.as_millis(),
+                        s.detail
+                    );
+                })
+                .await;
+            let passed = steps.iter().filter(|s| s.ok).count();
+            let failed = steps.len() - passed;
+            println!("{passed} passed, {failed} failed");
+            anyhow::ensure!(failed == 0, "the scenario failed");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let receiver = Receiver::new(args.secret.as_ref().map(Secret::expose))?;
+    if args.secret.is_none() {
+        tracing::warn!("no KYTE_WEBHOOK_SECRET: signatures are not verified");
+    }
+    receiver.chaos(args.failure_rate, Duration::from_millis(args.latency_ms));
+    receiver.fail_first(
+        args.fail_first,
+        Reply {
+            status: 503,
+            retry_after_secs: args.retry_after,
+            delay: Duration::ZERO,
+        },
+    );
+    let (addr, task) = receiver.serve(args.addr).await?;
+    tracing::info!(%addr, "kyte-sim receiving webhooks at POST /webhooks; list them at GET /received");
+    tokio::select! {
+        _ = shared::telemetry::shutdown_signal() => {}
+        _ = task => {}
+    }
+    Ok(())
+}
+
+async fn orders(client: KyteClient, count: usize, concurrency: usize) -> anyhow::Result<()> {
+    let bar = ProgressBar::new(count as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} orders  {per_sec}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let client = Arc::new(client);
+    let results: Vec<bool> = futures::stream::iter(0..count)
+        .map(|_| {
+            let client = client.clone();
+            let bar = bar.clone();
+            async move {
+                let order = random_order();
+                let id = order["id"].as_str().unwrap_or_default().to_owned();
+                let ok = matches!(client.order_created(&format!("evt_{id}"), &order).await, Ok(r) if r.status().as_u16() == 202);
+                bar.inc(1);
+                ok
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let accepted = results.iter().filter(|ok| **ok).count();
+    bar.finish_with_message(format!("{accepted} accepted"));
+    anyhow::ensure!(
+        accepted == count,
+        "{} orders were not accepted",
+        count - accepted
+    );
+    Ok(())
+}

@@ -74,6 +74,9 @@ struct Script {
     always: HashMap<String, Reply>,
     failure_rate: f64,
     latency: Duration,
+    /// Every order's first N webhooks fail with this reply.
+    fail_first: Option<(u32, Reply)>,
+    failed_so_far: HashMap<String, u32>,
 }
 
 struct Inner {
@@ -144,6 +147,11 @@ impl Receiver {
         script.latency = latency;
     }
 
+    /// Every order's first `n` webhooks get `reply` (e.g. 503), later ones succeed.
+    pub fn fail_first(&self, n: u32, reply: Reply) {
+        self.lock_script().fail_first = (n > 0).then_some((n, reply));
+    }
+
     fn lock_script(&self) -> std::sync::MutexGuard<'_, Script> {
         self.inner
             .script
@@ -183,6 +191,13 @@ impl Receiver {
         }
         if let Some(reply) = script.always.get(order_id) {
             return *reply;
+        }
+        if let Some((n, reply)) = script.fail_first {
+            let failed = script.failed_so_far.entry(order_id.to_owned()).or_default();
+            if *failed < n {
+                *failed += 1;
+                return reply;
+            }
         }
         let mut reply = Reply::status(200);
         if script.failure_rate > 0.0 && rand::rng().random_bool(script.failure_rate.clamp(0.0, 1.0))
