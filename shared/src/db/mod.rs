@@ -36,28 +36,28 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     txn.commit().await
 }
 
-/// Connects and migrates, retrying while the database is not up yet, so any start order works.
+/// Connects and migrates, retrying with exponential back-off (backon) while the database is
+/// not up yet, so any start order works; gives up after `give_up_after`.
 pub async fn connect_and_migrate(
     url: &str,
     max_connections: u32,
     give_up_after: Duration,
 ) -> anyhow::Result<DatabaseConnection> {
-    let started = std::time::Instant::now();
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let attempt = async {
-            let db = connect(url, max_connections).await?;
-            migrate(&db).await?;
-            Ok::<_, DbErr>(db)
-        };
-        match attempt.await {
-            Ok(db) => return Ok(db),
-            Err(e) if started.elapsed() < give_up_after => {
-                tracing::warn!(error = %e, "database not ready, retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(anyhow::anyhow!("database unavailable: {e}")),
-        }
-    }
+    use backon::{ExponentialBuilder, Retryable};
+    let attempt = || async {
+        let db = connect(url, max_connections).await?;
+        migrate(&db).await?;
+        Ok::<_, DbErr>(db)
+    };
+    let backoff = ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .without_max_times()
+        .with_total_delay(Some(give_up_after));
+    attempt
+        .retry(backoff)
+        .notify(|e, retry_in| tracing::warn!(error = %e, ?retry_in, "database not ready, retrying"))
+        .await
+        .map_err(|e| anyhow::anyhow!("database unavailable: {e}"))
 }
