@@ -53,6 +53,8 @@ CONF
   echo '[].' >"$dir/rabbit/enabled_plugins"
   _as_root chown -R rabbitmq:rabbitmq "$dir/rabbit"
   (
+    # A compose-style RABBITMQ_DEFAULT_USER in the environment would replace the guest user.
+    unset RABBITMQ_DEFAULT_USER RABBITMQ_DEFAULT_PASS RABBITMQ_DEFAULT_VHOST
     export RABBITMQ_NODENAME=rabbit@localhost \
       RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
       RABBITMQ_DIST_PORT=$((KYTE_AMQP_PORT + 1)) \

@@ -29,9 +29,10 @@ pub enum DeadLetterCommand {
 }
 
 #[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
 pub struct ReplayArgs {
     /// Only this order's dead notifications.
-    #[arg(long = "order", conflicts_with = "all")]
+    #[arg(long = "order")]
     pub order: Option<String>,
     /// Every dead notification.
     #[arg(long)]

@@ -18,7 +18,9 @@ use crate::messaging::Broker;
 /// Logs to stderr, as JSON when asked; `RUST_LOG` filters (default `info`). Safe to call more
 /// than once (tests start several services in one process).
 pub fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // sqlx reports every "already exists, skipping" notice of the idempotent migrations at info.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm_migration=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
