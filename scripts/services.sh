@@ -22,11 +22,29 @@ services_install() {
   DEBIAN_FRONTEND=noninteractive _as_root apt-get install -y -qq "${need[@]}" >/dev/null
 }
 
+# The console's browser test drives Debian's Chromium through chromedriver.
+browser_install() {
+  command -v chromedriver >/dev/null 2>&1 && [ -x /usr/bin/chromium ] && return 0
+  echo "==> installing chromium and chromium-driver from the OS packages (browser tests)"
+  _as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive _as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+}
+
 _pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1; }
+
+_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 services_start() {
   services_install || return 1
   local dir="$KYTE_SERVICES_DIR"
+  # Never clobber a running instance (another test run, or scripts/run.sh).
+  local port
+  for port in "$KYTE_PG_PORT" "$KYTE_AMQP_PORT" "$((KYTE_AMQP_PORT + 1))"; do
+    if _port_busy "$port"; then
+      echo "port $port is in use: is another kyte-relay run going? Stop it, or set KYTE_PG_PORT/KYTE_AMQP_PORT." >&2
+      return 1
+    fi
+  done
   _as_root rm -rf "$dir"
   mkdir -p "$dir"
   chmod 755 "$dir"

@@ -4,9 +4,13 @@
 #   - else, a Docker engine available: plain `cargo test`, testcontainers starts the servers.
 #   - else: installs PostgreSQL and RabbitMQ from the OS packages if missing, starts private
 #     instances on loopback, runs the tests, and stops what it started.
+# Chromium and chromedriver (for the console's browser test) are installed when missing.
 # Extra arguments go to `cargo test` (e.g. `scripts/test.sh -p shared`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=services.sh
+. scripts/services.sh
+browser_install
 
 if [ -n "${DATABASE_URL:-}" ] && [ -n "${AMQP_URL:-}" ]; then
   exec cargo test --workspace "$@"
@@ -15,8 +19,6 @@ if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
   exec cargo test --workspace "$@"
 fi
 
-# shellcheck source=services.sh
-. scripts/services.sh
 trap services_stop EXIT
 services_start
 cargo test --workspace "$@"

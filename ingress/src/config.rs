@@ -25,6 +25,9 @@ pub struct Config {
     /// How long a staff PATCH waits for the worker's outcome before answering 202.
     #[arg(long, env = "COMMAND_WAIT_MS", default_value_t = 5000)]
     pub command_wait_ms: u64,
+    /// The workers' acceptance deadline; the console highlights pending orders close to it.
+    #[arg(long, env = "ACCEPT_DEADLINE_SECS", default_value_t = 600)]
+    pub accept_deadline_secs: u64,
 }
 
 impl Config {
@@ -36,6 +39,7 @@ impl Config {
             staff_tokens: None,
             allow_anonymous_staff: false,
             command_wait_ms: 5000,
+            accept_deadline_secs: 600,
         }
     }
 }

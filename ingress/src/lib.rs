@@ -5,6 +5,7 @@
 mod auth;
 mod body;
 mod config;
+mod console;
 mod error;
 mod openapi;
 mod publish;
@@ -53,6 +54,7 @@ pub struct Inner {
     staff: StaffTokens,
     waiters: Arc<Waiters>,
     command_wait: Duration,
+    accept_deadline_secs: u64,
     probes: Probes,
 }
 
@@ -77,6 +79,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::serve))
+        .route("/", get(console::index))
+        .route("/console/console.js", get(console::script))
+        .route("/console/console.css", get(console::style))
+        .route("/console/config.json", get(console::config))
         .route_layer(middleware::from_fn(track_metrics))
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
         .method_not_allowed_fallback(|| async {
@@ -165,6 +171,7 @@ impl Ingress {
                 staff,
                 waiters: Arc::new(Waiters::default()),
                 command_wait: Duration::from_millis(config.command_wait_ms),
+                accept_deadline_secs: config.accept_deadline_secs,
                 probes,
             }),
         };

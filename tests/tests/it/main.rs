@@ -1,5 +1,6 @@
 //! Integration tests against a real RabbitMQ and Postgres; one binary keeps link time down.
 
+mod console;
 mod e2e;
 mod helpers;
 mod ingress;
