@@ -32,6 +32,9 @@ browser_install() {
 
 _pg_bin() { ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1; }
 
+# One node name per port, so several private brokers can run side by side.
+_rabbit_node() { echo "kyte$KYTE_AMQP_PORT@localhost"; }
+
 _port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 services_start() {
@@ -73,7 +76,7 @@ CONF
   (
     # A compose-style RABBITMQ_DEFAULT_USER in the environment would replace the guest user.
     unset RABBITMQ_DEFAULT_USER RABBITMQ_DEFAULT_PASS RABBITMQ_DEFAULT_VHOST
-    export RABBITMQ_NODENAME=rabbit@localhost \
+    export RABBITMQ_NODENAME="$(_rabbit_node)" \
       RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
       RABBITMQ_DIST_PORT=$((KYTE_AMQP_PORT + 1)) \
       RABBITMQ_MNESIA_BASE="$dir/rabbit/mnesia" \
@@ -90,7 +93,7 @@ CONF
     kill -0 "$(cat "$dir/rabbit.wrapper.pid")" 2>/dev/null || { cat "$dir/rabbit/server.log"; return 1; }
     sleep 0.5
   done
-  RABBITMQ_NODENAME=rabbit@localhost timeout 120 rabbitmqctl -q -n rabbit@localhost wait "$dir/rabbit/rabbit.pid" >/dev/null \
+  RABBITMQ_NODENAME="$(_rabbit_node)" timeout 120 rabbitmqctl -q -n "$(_rabbit_node)" wait "$dir/rabbit/rabbit.pid" >/dev/null \
     || { cat "$dir/rabbit/server.log"; return 1; }
   export AMQP_URL="amqp://guest:guest@127.0.0.1:$KYTE_AMQP_PORT/%2f"
   echo "==> PostgreSQL on 127.0.0.1:$KYTE_PG_PORT, RabbitMQ on 127.0.0.1:$KYTE_AMQP_PORT (data in $dir)"
