@@ -19,8 +19,13 @@ use crate::messaging::Broker;
 /// than once (tests start several services in one process).
 pub fn init_tracing(format: LogFormat) {
     // sqlx reports every "already exists, skipping" notice of the idempotent migrations at info.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm_migration=warn"));
+    init_tracing_with(format, "info,sqlx=warn,sea_orm_migration=warn");
+}
+
+/// As [`init_tracing`], with another filter when `RUST_LOG` is unset.
+pub fn init_tracing_with(format: LogFormat, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -5,5 +5,7 @@
 //! - [`sim`]: Kyte's side — a webhook receiver that verifies signatures and can be told to
 //!   fail, and a client that sends signed, realistic orders.
 
+pub mod bench;
 pub mod harness;
 pub mod sim;
+pub mod stack;

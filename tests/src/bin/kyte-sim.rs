@@ -58,6 +58,43 @@ enum Command {
         #[arg(long, env = "KYTE_SIM_URL", default_value = "http://127.0.0.1:9000")]
         receiver: String,
     },
+    /// Benchmark: start the system from the built binaries on a fresh database and topology,
+    /// drive orders through it and compare every figure with the broker's and database's own.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Postgres URL with rights to create a database (the bench makes and drops its own).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Secret,
+    /// RabbitMQ URL (the bench uses its own topology prefix).
+    #[arg(long, env = "AMQP_URL", hide_env_values = true)]
+    amqp_url: Secret,
+    /// Where ingress, worker and notifier are (default: beside kyte-sim).
+    #[arg(long)]
+    bin_dir: Option<std::path::PathBuf>,
+    /// Orders for the throughput phases.
+    #[arg(long, default_value_t = 3000)]
+    orders: usize,
+    /// Concurrent clients (and connections of the reference measurements).
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Lifecycles per second in the latency phase.
+    #[arg(long, default_value_t = 300.0)]
+    rate: f64,
+    /// Seconds the latency phase lasts.
+    #[arg(long, default_value_t = 60)]
+    duration_secs: u64,
+    /// Workers to start.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Where bench.json and latency.svg are written.
+    #[arg(long, default_value = "bench-results")]
+    out: std::path::PathBuf,
+    /// Show the services' logs.
+    #[arg(long)]
+    logs: bool,
 }
 
 #[derive(Debug, Args)]
@@ -104,10 +141,18 @@ impl SendArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    shared::telemetry::init_tracing(shared::config::LogFormat::Text);
+    let cli = Cli::parse();
+    // The bench receives thousands of webhooks: log only what goes wrong.
+    let filter = if matches!(cli.command, Command::Bench(_)) {
+        "warn"
+    } else {
+        "info,sqlx=warn,sea_orm_migration=warn"
+    };
+    shared::telemetry::init_tracing_with(shared::config::LogFormat::Text, filter);
     shared::telemetry::install_crypto_provider();
-    match Cli::parse().command {
+    match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Bench(args) => bench(args).await,
         Command::Order(send) => {
             let client = send.client()?;
             let order = random_order();
@@ -218,6 +263,35 @@ async fn orders(client: KyteClient, count: usize, concurrency: usize) -> anyhow:
         accepted == count,
         "{} orders were not accepted",
         count - accepted
+    );
+    Ok(())
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let bin_dir = match args.bin_dir {
+        Some(dir) => dir,
+        None => std::env::current_exe()?
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .ok_or_else(|| anyhow::anyhow!("cannot tell where kyte-sim is"))?,
+    };
+    let cfg = kyte_relay_tests::bench::BenchConfig {
+        database_url: args.database_url.expose().to_owned(),
+        amqp_url: args.amqp_url.expose().to_owned(),
+        bin_dir,
+        orders: args.orders,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        duration: Duration::from_secs(args.duration_secs),
+        workers: args.workers,
+        out_dir: args.out.clone(),
+        logs: args.logs,
+    };
+    let report = kyte_relay_tests::bench::run(cfg, |step| eprintln!("==> {step}")).await?;
+    print!("{}", report.summary());
+    println!(
+        "wrote {0}/bench.json and {0}/latency.svg",
+        args.out.display()
     );
     Ok(())
 }

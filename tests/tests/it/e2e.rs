@@ -3,14 +3,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use futures::StreamExt;
 use kyte_relay_tests::harness::{INBOUND_SECRET, STAFF_TOKEN, TestEnv, WEBHOOK_SECRET, wait_until};
 use kyte_relay_tests::sim::{KyteClient, Scenario, random_order};
+use kyte_relay_tests::stack::{Stack, StackConfig, free_port};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 
 /// `target/<profile>/`, where cargo puts the workspace's binaries.
 fn bin_dir() -> PathBuf {
@@ -21,8 +20,9 @@ fn bin_dir() -> PathBuf {
         .to_path_buf()
 }
 
-/// The service binaries, built on first use (`cargo test` builds only this package's bins).
-async fn binary(name: &str) -> PathBuf {
+/// The directory of the service binaries, built on first use (`cargo test` builds only this
+/// package's bins); kyte-sim is this package's own.
+async fn binaries() -> PathBuf {
     static BUILT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     BUILT
         .get_or_init(|| async {
@@ -33,7 +33,7 @@ async fn binary(name: &str) -> PathBuf {
             {
                 return;
             }
-            let status = Command::new(env!("CARGO"))
+            let status = tokio::process::Command::new(env!("CARGO"))
                 .args([
                     "build", "--bins", "-p", "ingress", "-p", "worker", "-p", "notifier",
                 ])
@@ -43,119 +43,72 @@ async fn binary(name: &str) -> PathBuf {
             assert!(status.success(), "building the service binaries failed");
         })
         .await;
-    if name == "kyte-sim" {
-        return PathBuf::from(env!("CARGO_BIN_EXE_kyte-sim"));
-    }
-    bin_dir().join(name)
+    let kyte_sim = PathBuf::from(env!("CARGO_BIN_EXE_kyte-sim"));
+    assert_eq!(
+        kyte_sim.parent(),
+        Some(bin_dir().as_path()),
+        "kyte-sim lives beside the other binaries"
+    );
+    bin_dir()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-struct Stack {
+struct Running {
+    stack: Stack,
     ingress: String,
     receiver: String,
-    children: Vec<(&'static str, Child)>,
 }
 
-impl Stack {
-    async fn start(env: &TestEnv) -> Self {
-        let (ingress_port, receiver_port) = (free_port(), free_port());
-        let receiver = format!("http://127.0.0.1:{receiver_port}");
-        let mut children = Vec::new();
-        let base = |cmd: &mut Command| {
-            cmd.env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("DATABASE_URL", &env.database_url)
-                .env("AMQP_URL", &env.amqp_url)
-                .env("TOPOLOGY_PREFIX", &env.prefix)
-                .env("DB_MAX_CONNECTIONS", "5")
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(if std::env::var("TEST_LOG").is_ok() {
-                    Stdio::inherit()
-                } else {
-                    Stdio::null()
-                })
-                .kill_on_drop(true);
-        };
-        let mut sim = Command::new(binary("kyte-sim").await);
-        base(&mut sim);
-        sim.args(["serve", "--addr", &format!("127.0.0.1:{receiver_port}")])
-            .env("KYTE_WEBHOOK_SECRET", WEBHOOK_SECRET);
-        children.push(("kyte-sim", sim.spawn().expect("spawn kyte-sim")));
-        for _ in 0..2 {
-            let mut worker = Command::new(binary("worker").await);
-            base(&mut worker);
-            worker.env("METRICS_ADDR", "127.0.0.1:0");
-            children.push(("worker", worker.spawn().expect("spawn worker")));
-        }
-        let mut notifier = Command::new(binary("notifier").await);
-        base(&mut notifier);
-        notifier
-            .env("METRICS_ADDR", "127.0.0.1:0")
-            .env("KYTE_WEBHOOK_URL", format!("{receiver}/webhooks"))
-            .env("KYTE_WEBHOOK_SECRET", WEBHOOK_SECRET)
-            .env("RETRY_INITIAL_MS", "100");
-        children.push(("notifier", notifier.spawn().expect("spawn notifier")));
-        let mut ingress = Command::new(binary("ingress").await);
-        base(&mut ingress);
-        ingress
-            .env("INGRESS_ADDR", format!("127.0.0.1:{ingress_port}"))
-            .env("STAFF_TOKENS", format!("alice:{STAFF_TOKEN}"))
-            .env("KYTE_INBOUND_SECRET", INBOUND_SECRET);
-        children.push(("ingress", ingress.spawn().expect("spawn ingress")));
-        let stack = Self {
-            ingress: format!("http://127.0.0.1:{ingress_port}"),
-            receiver,
-            children,
-        };
-        let http = reqwest::Client::new();
-        for url in [
-            format!("{}/readyz", stack.ingress),
-            format!("{}/healthz", stack.receiver),
-        ] {
-            wait_until(
-                &format!("{url} to answer 200"),
-                Duration::from_secs(60),
-                || async {
-                    http.get(&url)
-                        .send()
-                        .await
-                        .ok()
-                        .filter(|r| r.status().is_success())
-                        .map(|_| ())
-                },
-            )
-            .await;
-        }
-        stack
+async fn start(env: &TestEnv) -> Running {
+    let receiver_port = free_port().expect("port");
+    let receiver = format!("http://127.0.0.1:{receiver_port}");
+    let mut stack = Stack::new(StackConfig {
+        bin_dir: binaries().await,
+        database_url: env.database_url.clone(),
+        amqp_url: env.amqp_url.clone(),
+        prefix: env.prefix.clone(),
+        staff_token: STAFF_TOKEN.into(),
+        inbound_secret: INBOUND_SECRET.into(),
+        webhook_secret: WEBHOOK_SECRET.into(),
+        webhook_url: format!("{receiver}/webhooks"),
+        env: vec![
+            ("DB_MAX_CONNECTIONS".into(), "5".into()),
+            ("RETRY_INITIAL_MS".into(), "100".into()),
+        ],
+        logs: std::env::var("TEST_LOG").is_ok(),
+    })
+    .expect("stack");
+    stack
+        .start_kyte_sim(&format!("127.0.0.1:{receiver_port}"))
+        .expect("kyte-sim");
+    stack.start_worker().expect("worker");
+    stack.start_worker().expect("worker");
+    stack.start_notifier().expect("notifier");
+    stack.start_ingress().expect("ingress");
+    let ingress = stack.ingress_url.clone();
+    stack
+        .wait_ready(&format!("{ingress}/readyz"), Duration::from_secs(60))
+        .await
+        .expect("ingress ready");
+    stack
+        .wait_ready(&format!("{receiver}/healthz"), Duration::from_secs(60))
+        .await
+        .expect("kyte-sim ready");
+    Running {
+        stack,
+        ingress,
+        receiver,
     }
+}
 
+impl Running {
     fn kyte(&self) -> KyteClient {
         KyteClient::new(&self.ingress, Some(INBOUND_SECRET)).expect("client")
     }
 
     /// SIGTERM to every process; each must exit 0.
-    async fn terminate(mut self) {
-        for (_, child) in &self.children {
-            if let Some(pid) = child.id() {
-                let _ = Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status()
-                    .await;
-            }
-        }
-        for (name, child) in &mut self.children {
-            let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-                .await
-                .expect("exits in time")
-                .expect("wait");
-            assert!(status.success(), "{name} exited with {status} on SIGTERM");
+    async fn terminate(self) {
+        for (name, ok) in self.stack.terminate().await {
+            assert!(ok, "{name} did not exit 0 on SIGTERM");
         }
     }
 }
@@ -163,7 +116,7 @@ impl Stack {
 #[tokio::test]
 async fn the_original_scenario_passes_against_the_real_binaries() {
     let env = TestEnv::new().await;
-    let stack = Stack::start(&env).await;
+    let stack = start(&env).await;
     let scenario = Scenario {
         ingress: stack.ingress.clone(),
         staff_token: STAFF_TOKEN.into(),
@@ -183,7 +136,7 @@ async fn the_original_scenario_passes_against_the_real_binaries() {
 #[tokio::test]
 async fn two_hundred_orders_go_through_their_whole_lifecycle_with_every_webhook_verified() {
     let env = TestEnv::new().await;
-    let stack = Stack::start(&env).await;
+    let stack = start(&env).await;
     let kyte = stack.kyte();
     let http = reqwest::Client::new();
     let orders: Vec<String> = futures::stream::iter(0..200)
