@@ -58,8 +58,9 @@ pub(crate) async fn load_state(
     }))
 }
 
-/// Writes an applied transition: the order, its history entry and, when Kyte must hear of it,
-/// the notification row (the outbox). Returns the webhook to publish after commit.
+/// Writes an applied transition in one round trip: the order, its history entry and, when
+/// Kyte must hear of it, the notification row (the outbox). Returns the webhook to publish
+/// after commit. (Data-modifying CTEs always run to completion, referenced or not.)
 pub(crate) async fn record(
     txn: &DatabaseTransaction,
     order_id: &str,
@@ -67,52 +68,84 @@ pub(crate) async fn record(
     actor: &str,
     at: DateTime<Utc>,
 ) -> Result<Option<Webhook>, DbErr> {
-    if t.version > 1 {
-        txn.execute_raw(stmt(
-            "UPDATE orders SET status = $2, version = $3, estimated_ready_at = $4, updated_at = $5 WHERE id = $1",
-            [
-                order_id.into(),
-                t.to.as_str().into(),
-                t.version.into(),
-                t.estimated_ready_at.into(),
-                at.into(),
-            ],
-        ))
-        .await?;
-    }
-    txn.execute_raw(stmt(
-        "INSERT INTO order_history (order_id, sequence, event, from_status, to_status, actor, reason, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        [
-            order_id.into(),
-            t.version.into(),
-            t.event.as_str().into(),
-            t.from.map(OrderStatus::as_str).into(),
-            t.to.as_str().into(),
-            actor.into(),
-            t.reason.clone().into(),
-            at.into(),
-        ],
-    ))
-    .await?;
-    let Some((kind, data)) = &t.webhook else {
-        return Ok(None);
-    };
-    let webhook = Webhook {
+    const UPDATE: &str = "UPDATE orders SET status = $2, version = $3, estimated_ready_at = $4, updated_at = $5 WHERE id = $1";
+    const HISTORY: &str = "INSERT INTO order_history (order_id, sequence, event, from_status, to_status, actor, reason, at) \
+                           VALUES ($1, $3, $6, $7, $2, $8, $9, $5)";
+    let mut values: Vec<Value> = vec![
+        order_id.into(),
+        t.to.as_str().into(),
+        t.version.into(),
+        t.estimated_ready_at.into(),
+        at.into(),
+        t.event.as_str().into(),
+        t.from.map(OrderStatus::as_str).into(),
+        actor.into(),
+        t.reason.clone().into(),
+    ];
+    let webhook = t.webhook.as_ref().map(|(kind, data)| Webhook {
         id: new_notification_id(),
         kind: *kind,
         order_id: order_id.to_owned(),
         sequence: t.version,
         occurred_at: at,
         data: data.clone(),
+    });
+    let sql = match &webhook {
+        None => format!("WITH updated AS ({UPDATE}) {HISTORY}"),
+        Some(w) => {
+            let payload = serde_json::to_value(w).map_err(|e| DbErr::Json(e.to_string()))?;
+            values.extend([w.id.clone().into(), w.kind.as_str().into(), payload.into()]);
+            format!(
+                "WITH updated AS ({UPDATE}), history AS ({HISTORY}) \
+                 INSERT INTO notifications (id, order_id, sequence, type, payload) VALUES ($10, $1, $3, $11, $12)"
+            )
+        }
     };
-    let payload = serde_json::to_value(&webhook).map_err(|e| DbErr::Json(e.to_string()))?;
-    txn.execute_raw(stmt(
-        "INSERT INTO notifications (id, order_id, sequence, type, payload) VALUES ($1, $2, $3, $4, $5)",
-        [webhook.id.clone().into(), order_id.into(), t.version.into(), kind.as_str().into(), payload.into()],
-    ))
-    .await?;
-    Ok(Some(webhook))
+    txn.execute_raw(stmt(&sql, values)).await?;
+    Ok(webhook)
+}
+
+/// What inserting an order found.
+enum Created {
+    /// The order id exists already: a duplicate `order_created`.
+    Exists,
+    /// Inserted at version 1; `early_cancel` holds the reason of a cancellation that arrived
+    /// before the order, if one did.
+    New {
+        early_cancel: Option<Option<String>>,
+    },
+}
+
+/// Inserts a new order at version 1 with its `order_created` history entry, and takes the
+/// cancellation that may have arrived before it.
+async fn create_order(
+    txn: &DatabaseTransaction,
+    order_id: &str,
+    details: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<Created, DbErr> {
+    let inserted = txn
+        .execute_raw(stmt(
+            "INSERT INTO orders (id, status, version, details, created_at, updated_at) \
+             VALUES ($1, 'pending', 1, $2, $3, $3) ON CONFLICT (id) DO NOTHING",
+            [order_id.into(), details.into(), at.into()],
+        ))
+        .await?
+        .rows_affected();
+    if inserted == 0 {
+        return Ok(Created::Exists);
+    }
+    let early = txn
+        .query_one_raw(stmt(
+            "WITH history AS (INSERT INTO order_history (order_id, sequence, event, from_status, to_status, actor, at) \
+                              VALUES ($1, 1, 'order_created', NULL, 'pending', 'kyte', $2)) \
+             DELETE FROM pending_cancellations WHERE order_id = $1 RETURNING reason",
+            [order_id.into(), at.into()],
+        ))
+        .await?;
+    Ok(Created::New {
+        early_cancel: early.map(|row| row.try_get("", "reason")).transpose()?,
+    })
 }
 
 async fn refuse(
@@ -139,11 +172,13 @@ async fn refuse(
 pub async fn apply_message(db: &DatabaseConnection, msg: &WorkerMessage) -> Result<Applied, DbErr> {
     let txn = db.begin().await?;
     let order_id = msg.order_id().as_str();
-    lock_order(&txn, order_id).await?;
+    // The order's lock and the de-duplication key in one round trip.
     let fresh = txn
         .execute_raw(stmt(
-            "INSERT INTO processed_messages (key) VALUES ($1) ON CONFLICT DO NOTHING",
-            [msg.dedup_key().into()],
+            "INSERT INTO processed_messages (key) \
+             SELECT $2 FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 7))) AS locked \
+             ON CONFLICT DO NOTHING",
+            [order_id.into(), msg.dedup_key().into()],
         ))
         .await?
         .rows_affected()
@@ -159,30 +194,29 @@ pub async fn apply_message(db: &DatabaseConnection, msg: &WorkerMessage) -> Resu
     let mut applied = Applied::default();
     match msg {
         WorkerMessage::OrderCreated(m) => {
-            if load_state(&txn, order_id).await?.is_some() {
-                refuse(
-                    &txn,
-                    order_id,
-                    "order_created",
-                    m.event_id.as_str(),
-                    "duplicate_order",
-                )
-                .await?;
-                applied.refused = true;
-            } else {
-                let details =
-                    serde_json::to_value(&m.order).map_err(|e| DbErr::Json(e.to_string()))?;
-                txn.execute_raw(stmt(
-                    "INSERT INTO orders (id, status, version, details, created_at, updated_at) \
-                     VALUES ($1, 'pending', 1, $2, $3, $3)",
-                    [order_id.into(), details.into(), now.into()],
-                ))
-                .await?;
-                let created = create();
-                record(&txn, order_id, &created, "kyte", now).await?;
-                applied.transitions.push(created.event.as_str());
-                apply_early_cancellation(&txn, order_id, created.state(), now, &mut applied)
+            let details = serde_json::to_value(&m.order).map_err(|e| DbErr::Json(e.to_string()))?;
+            match create_order(&txn, order_id, details, now).await? {
+                Created::Exists => {
+                    refuse(
+                        &txn,
+                        order_id,
+                        "order_created",
+                        m.event_id.as_str(),
+                        "duplicate_order",
+                    )
                     .await?;
+                    applied.refused = true;
+                }
+                Created::New { early_cancel } => {
+                    let created = create();
+                    applied.transitions.push(created.event.as_str());
+                    if let Some(reason) = early_cancel
+                        && let Ok(t) = apply(&created.state(), &Change::KyteCancel { reason }, now)
+                    {
+                        record(&txn, order_id, &t, "kyte", now).await?;
+                        applied.transitions.push(t.event.as_str());
+                    }
+                }
             }
         }
         WorkerMessage::OrderCancelled(m) => match load_state(&txn, order_id).await? {
@@ -225,29 +259,6 @@ pub async fn apply_message(db: &DatabaseConnection, msg: &WorkerMessage) -> Resu
     Ok(applied)
 }
 
-async fn apply_early_cancellation(
-    txn: &DatabaseTransaction,
-    order_id: &str,
-    state: OrderState,
-    now: DateTime<Utc>,
-    applied: &mut Applied,
-) -> Result<(), DbErr> {
-    let early = txn
-        .query_one_raw(stmt(
-            "DELETE FROM pending_cancellations WHERE order_id = $1 RETURNING reason",
-            [order_id.into()],
-        ))
-        .await?;
-    if let Some(row) = early {
-        let reason: Option<String> = row.try_get("", "reason")?;
-        if let Ok(t) = apply(&state, &Change::KyteCancel { reason }, now) {
-            record(txn, order_id, &t, "kyte", now).await?;
-            applied.transitions.push(t.event.as_str());
-        }
-    }
-    Ok(())
-}
-
 async fn apply_command(
     txn: &DatabaseTransaction,
     cmd: &StaffCommand,
@@ -285,10 +296,12 @@ async fn apply_command(
     };
     let change = serde_json::to_value(&cmd.change).map_err(|e| DbErr::Json(e.to_string()))?;
     let error = error.map(|e| json!(e));
+    // The outcome, and its notification to ingress, which Postgres delivers only on commit.
     txn.execute_raw(stmt(
-        "INSERT INTO staff_commands (id, order_id, actor, change, status, error, created_at, completed_at) \
+        "WITH outcome AS (INSERT INTO staff_commands (id, order_id, actor, change, status, error, created_at, completed_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, error = EXCLUDED.error, completed_at = EXCLUDED.completed_at",
+         ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, error = EXCLUDED.error, completed_at = EXCLUDED.completed_at) \
+         SELECT pg_notify($9, $10)",
         [
             cmd.command_id.into(),
             order_id.into(),
@@ -298,13 +311,9 @@ async fn apply_command(
             error.into(),
             cmd.requested_at.into(),
             now.into(),
+            OUTCOME_CHANNEL.into(),
+            cmd.command_id.to_string().into(),
         ],
-    ))
-    .await?;
-    // Delivered to listeners only if the transaction commits.
-    txn.execute_raw(stmt(
-        "SELECT pg_notify($1, $2)",
-        [OUTCOME_CHANNEL.into(), cmd.command_id.to_string().into()],
     ))
     .await?;
     Ok(())
