@@ -100,14 +100,18 @@ CONF
 }
 
 services_stop() {
-  local dir="$KYTE_SERVICES_DIR"
-  local pg; pg="$(_pg_bin)"
-  [ -d "$dir/pg/data" ] && _as_root runuser -u postgres -- "$pg/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1
+  local dir="$KYTE_SERVICES_DIR" pg pid
+  pg="$(_pg_bin)"
+  if [ -d "$dir/pg/data" ]; then
+    _as_root runuser -u postgres -- "$pg/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
   if [ -s "$dir/rabbit/rabbit.pid" ]; then
-    local pid; pid="$(cat "$dir/rabbit/rabbit.pid")"
-    _as_root kill "$pid" 2>/dev/null
+    pid="$(cat "$dir/rabbit/rabbit.pid")"
+    _as_root kill "$pid" 2>/dev/null || true
     for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   fi
-  [ -s "$dir/rabbit.wrapper.pid" ] && kill "$(cat "$dir/rabbit.wrapper.pid")" 2>/dev/null
+  if [ -s "$dir/rabbit.wrapper.pid" ]; then
+    kill "$(cat "$dir/rabbit.wrapper.pid")" 2>/dev/null || true
+  fi
   return 0
 }

@@ -12,13 +12,16 @@ cd "$(dirname "$0")/.."
 . scripts/services.sh
 browser_install
 
+# The end-to-end tests run the service binaries: build them first, so no test waits on a build.
+cargo build --workspace --bins --locked
+
 if [ -n "${DATABASE_URL:-}" ] && [ -n "${AMQP_URL:-}" ]; then
-  exec cargo test --workspace "$@"
+  exec cargo test --workspace --locked "$@"
 fi
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
-  exec cargo test --workspace "$@"
+  exec cargo test --workspace --locked "$@"
 fi
 
 trap services_stop EXIT
 services_start
-cargo test --workspace "$@"
+cargo test --workspace --locked "$@"

@@ -136,3 +136,36 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn verification_never_panics_and_accepts_only_the_right_signature(
+            body in proptest::collection::vec(any::<u8>(), 0..256),
+            id in "[ -~]{0,40}", timestamp in "[ -~]{0,20}", signature in "[ -~]{0,120}",
+        ) {
+            let secrets = Secrets::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mut headers = HeaderMap::new();
+            for (name, value) in [("webhook-id", &id), ("webhook-timestamp", &timestamp), ("webhook-signature", &signature)] {
+                if let Ok(v) = http::HeaderValue::from_str(value) {
+                    headers.insert(name, v);
+                }
+            }
+            // Random headers essentially never carry a valid signature.
+            prop_assert!(secrets.verify(&body, &headers).is_err());
+            // A real signature over valid UTF-8 verifies; one flipped byte does not.
+            if let Ok(text) = std::str::from_utf8(&body) {
+                let good = headers_for(&secrets, "msg_1", text.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert!(secrets.verify(text.as_bytes(), &good).is_ok());
+                let mut tampered = text.as_bytes().to_vec();
+                tampered.push(b'x');
+                prop_assert!(secrets.verify(&tampered, &good).is_err());
+            }
+        }
+    }
+}

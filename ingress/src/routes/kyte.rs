@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::domain::{EventId, OrderId, OrderInput};
 use shared::messages::{OrderCancelled, OrderCreated, SCHEMA_VERSION, WorkerMessage};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::verify_kyte;
@@ -17,18 +17,38 @@ use crate::body;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::publish::publish_worker_message;
 
-/// A Kyte event: `order_created` (with `order`) or `order_cancelled` (with `order_id`).
-#[derive(Debug, Deserialize, ToSchema)]
+/// A Kyte event as the handler reads it: field by field, so each fault is named.
+#[derive(Debug, Deserialize)]
 pub struct KyteEvent {
-    #[schema(example = "evt_7f3a")]
     pub event_id: String,
     #[serde(rename = "type")]
-    #[schema(example = "order_created")]
     pub kind: String,
     pub occurred_at: Option<DateTime<Utc>>,
     pub order: Option<OrderInput>,
     pub order_id: Option<String>,
     pub reason: Option<String>,
+}
+
+/// A Kyte event (CONTRACT §2), as the OpenAPI document describes it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum KyteEventSchema {
+    OrderCreated {
+        #[schema(example = "evt_7f3a", pattern = "^[ -~]{1,128}$")]
+        event_id: String,
+        occurred_at: Option<DateTime<Utc>>,
+        order: OrderInput,
+    },
+    OrderCancelled {
+        #[schema(example = "evt_7f3b", pattern = "^[ -~]{1,128}$")]
+        event_id: String,
+        occurred_at: Option<DateTime<Utc>>,
+        #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+        order_id: String,
+        #[schema(max_length = 200)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -94,7 +114,7 @@ fn cancelled(
 
 /// Receive an event from Kyte.
 #[utoipa::path(post, path = "/kyte/events", tag = "kyte",
-    request_body = KyteEvent,
+    request_body = KyteEventSchema,
     params(("webhook-id" = Option<String>, Header), ("webhook-timestamp" = Option<String>, Header), ("webhook-signature" = Option<String>, Header)),
     responses(
         (status = 202, description = "Confirmed by the broker; applied once per event_id", body = Queued),
@@ -183,20 +203,20 @@ pub async fn post_order_alias(
     Ok(queued(&event_id))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize)]
 pub struct CancelQuery {
-    /// The order to cancel.
     pub order_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CancelBody {
+    #[schema(max_length = 200)]
     pub reason: Option<String>,
 }
 
 /// Cancel an order (alias of the original system).
 #[utoipa::path(post, path = "/webhook/cancel-order", tag = "kyte",
-    params(CancelQuery),
+    params(("order_id" = String, Query, description = "The order to cancel", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body(content = Option<CancelBody>, description = "Empty, or a JSON object with an optional reason"),
     responses(
         (status = 202, description = "Confirmed by the broker", body = Queued),
@@ -215,10 +235,11 @@ pub async fn post_cancel_alias(
     let order_id = query.order_id.ok_or_else(|| {
         ApiError::bad_request("validation_failed", "order_id is required").field("order_id")
     })?;
+    // An empty body, or JSON null, means no reason.
     let body: CancelBody = if bytes.is_empty() {
         CancelBody::default()
     } else {
-        body::parse(&bytes)?
+        body::parse::<Option<CancelBody>>(&bytes)?.unwrap_or_default()
     };
     let event_id = alias_event_id(&headers, format!("order_cancelled:{order_id}"))?;
     let message = cancelled(event_id.clone(), None, &order_id, body.reason)?;

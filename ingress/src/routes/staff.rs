@@ -103,8 +103,33 @@ pub async fn get_order(
         .ok_or_else(|| ApiError::not_found(format!("order {id} does not exist")))
 }
 
-/// A requested status change.
+/// A requested status change, as the OpenAPI document describes it.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "status", rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum StatusChangeSchema {
+    Accepted {
+        #[schema(minimum = 1, maximum = 240)]
+        prep_minutes: Option<u16>,
+    },
+    Rejected {
+        #[schema(max_length = 200)]
+        reason: Option<String>,
+    },
+    Delayed {
+        /// Default 15.
+        #[schema(minimum = 1, maximum = 240)]
+        delay_minutes: Option<u16>,
+    },
+    Cancelled {
+        #[schema(max_length = 200)]
+        reason: Option<String>,
+    },
+    Completed,
+}
+
+/// A requested status change as the handler reads it, so each fault is named.
+#[derive(Debug, Deserialize)]
 pub struct StatusChange {
     /// `accepted`, `rejected`, `delayed`, `cancelled` or `completed`.
     pub status: String,
@@ -205,7 +230,7 @@ fn wants_async(headers: &HeaderMap) -> bool {
 
 /// Change an order's status: queued, then answered with the worker's outcome.
 #[utoipa::path(patch, path = "/api/orders/{id}/", tag = "staff", params(("id" = String, Path), ("Prefer" = Option<String>, Header, description = "respond-async: answer 202 at once")),
-    request_body = StatusChange, security(("staff_token" = [])),
+    request_body = StatusChangeSchema, security(("staff_token" = [])),
     responses(
         (status = 200, description = "Applied", body = OrderView),
         (status = 202, description = "Queued; poll the Location", body = CommandAccepted),

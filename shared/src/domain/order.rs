@@ -9,31 +9,48 @@ use super::{Currency, Money, OrderId, ValidationError};
 /// some); amounts are read as signed integers so a negative one is reported by field name.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct OrderInput {
-    #[schema(example = "ORD-1760987170-4531")]
+    #[schema(example = "ORD-1760987170-4531", pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub id: String,
     pub customer: CustomerInput,
+    #[schema(min_items = 1, max_items = 200)]
     pub items: Vec<ItemInput>,
+    #[schema(minimum = 0)]
     pub total_cents: i64,
-    #[schema(example = "EUR")]
+    #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
     pub currency: String,
     #[serde(default)]
+    #[schema(max_length = 2000, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
     pub notes: Option<String>,
     pub placed_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CustomerInput {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 64, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
     pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ItemInput {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub name: String,
+    #[schema(minimum = 1, maximum = 999)]
     pub quantity: i64,
+    #[schema(minimum = 0)]
     pub unit_price_cents: i64,
     #[serde(default)]
+    #[schema(max_length = 1000, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
     pub notes: Option<String>,
 }
 
@@ -197,5 +214,61 @@ mod tests {
         let mut o = sample();
         o.customer.name = "é".repeat(200);
         assert!(o.parse().is_ok());
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// Any JSON at all, nested a few levels deep.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,40}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                proptest::collection::hash_map("[a-z_]{1,12}", inner, 0..8)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_arbitrary_json_as_an_order_never_panics(value in any_json()) {
+            if let Ok(input) = serde_json::from_value::<OrderInput>(value) {
+                let _ = input.parse();
+            }
+        }
+
+        #[test]
+        fn orders_with_arbitrary_field_values_either_parse_or_name_a_field(
+            id in ".{0,70}", name in ".{0,210}", quantity in any::<i64>(), price in any::<i64>(),
+            currency in ".{0,5}", items in 0usize..3,
+        ) {
+            let item = serde_json::json!({"name": "Pizza", "quantity": quantity, "unit_price_cents": price});
+            let order = serde_json::json!({
+                "id": id, "customer": {"name": name}, "items": vec![item; items],
+                "total_cents": price, "currency": currency, "placed_at": "2026-12-03T12:00:00Z"
+            });
+            let input: OrderInput = serde_json::from_value(order).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            match input.parse() {
+                Ok((parsed_id, details)) => {
+                    prop_assert_eq!(parsed_id.as_str(), id.as_str());
+                    prop_assert!(details.items.iter().all(|i| (1..=999).contains(&i.quantity)));
+                    prop_assert!(details.total_cents.cents() >= 0);
+                }
+                Err(e) => prop_assert!(!e.field.is_empty()),
+            }
+        }
     }
 }
