@@ -37,11 +37,10 @@ _rabbit_node() { echo "kyte$KYTE_AMQP_PORT@localhost"; }
 
 _port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-services_start() {
-  services_install || return 1
-  local dir="$KYTE_SERVICES_DIR"
+# A fresh data directory with an initialised Postgres cluster and RabbitMQ's configuration.
+services_init() {
+  local dir="$KYTE_SERVICES_DIR" port pg
   # Never clobber a running instance (another test run, or scripts/run.sh).
-  local port
   for port in "$KYTE_PG_PORT" "$KYTE_AMQP_PORT" "$((KYTE_AMQP_PORT + 1))"; do
     if _port_busy "$port"; then
       echo "port $port is in use: is another kyte-relay run going? Stop it, or set KYTE_PG_PORT/KYTE_AMQP_PORT." >&2
@@ -51,20 +50,12 @@ services_start() {
   _as_root rm -rf "$dir"
   mkdir -p "$dir"
   chmod 755 "$dir"
-
-  # PostgreSQL: initdb refuses root, so it runs as the postgres user.
-  local pg; pg="$(_pg_bin)"
+  # initdb refuses root, so it runs as the postgres user.
+  pg="$(_pg_bin)"
   _as_root mkdir -p "$dir/pg" "$dir/pgsock"
   _as_root chown postgres:postgres "$dir/pg" "$dir/pgsock"
   _as_root runuser -u postgres -- "$pg/initdb" -D "$dir/pg/data" -U postgres -A trust >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log"; return 1; }
-  _as_root runuser -u postgres -- "$pg/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/postgres.log" -w -t 60 start \
-    -o "-p $KYTE_PG_PORT -k $dir/pgsock -c listen_addresses=127.0.0.1 -c max_connections=600 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-    >/dev/null || { cat "$dir/pg/postgres.log"; return 1; }
-  export DATABASE_URL="postgres://postgres@127.0.0.1:$KYTE_PG_PORT/postgres"
-
-  # RabbitMQ: the Debian wrapper re-runs itself as the rabbitmq user; everything it writes is
-  # kept under our directory, and boot errors go to a log we can show (-detached would hide them).
   _as_root mkdir -p "$dir/rabbit"
   cat >"$dir/rabbit/rabbitmq.conf" <<CONF
 listeners.tcp.default = 127.0.0.1:$KYTE_AMQP_PORT
@@ -73,6 +64,32 @@ log.console = false
 CONF
   echo '[].' >"$dir/rabbit/enabled_plugins"
   _as_root chown -R rabbitmq:rabbitmq "$dir/rabbit"
+}
+
+# Starts (or restarts, keeping its data) the Postgres of KYTE_SERVICES_DIR.
+pg_start() {
+  local dir="$KYTE_SERVICES_DIR" pg
+  pg="$(_pg_bin)"
+  _as_root runuser -u postgres -- "$pg/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/postgres.log" -w -t 60 start \
+    -o "-p $KYTE_PG_PORT -k $dir/pgsock -c listen_addresses=127.0.0.1 -c max_connections=600 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    >/dev/null || { cat "$dir/pg/postgres.log"; return 1; }
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$KYTE_PG_PORT/postgres"
+}
+
+pg_stop() {
+  local dir="$KYTE_SERVICES_DIR" pg
+  pg="$(_pg_bin)"
+  if [ -d "$dir/pg/data" ]; then
+    _as_root runuser -u postgres -- "$pg/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+}
+
+# Starts (or restarts, keeping its queues) the RabbitMQ node of KYTE_SERVICES_DIR. The Debian
+# wrapper re-runs itself as the rabbitmq user; boot errors go to a log we can show (-detached
+# would hide them).
+rabbit_start() {
+  local dir="$KYTE_SERVICES_DIR" i
+  _as_root rm -f "$dir/rabbit/rabbit.pid"
   (
     # A compose-style RABBITMQ_DEFAULT_USER in the environment would replace the guest user.
     unset RABBITMQ_DEFAULT_USER RABBITMQ_DEFAULT_PASS RABBITMQ_DEFAULT_VHOST
@@ -84,10 +101,9 @@ CONF
       RABBITMQ_PID_FILE="$dir/rabbit/rabbit.pid" \
       RABBITMQ_CONFIG_FILE="$dir/rabbit/rabbitmq.conf" \
       RABBITMQ_ENABLED_PLUGINS_FILE="$dir/rabbit/enabled_plugins"
-    exec rabbitmq-server >"$dir/rabbit/server.log" 2>&1
+    exec rabbitmq-server >>"$dir/rabbit/server.log" 2>&1
   ) &
   echo $! >"$dir/rabbit.wrapper.pid"
-  local i
   for i in $(seq 1 120); do
     [ -s "$dir/rabbit/rabbit.pid" ] && break
     kill -0 "$(cat "$dir/rabbit.wrapper.pid")" 2>/dev/null || { cat "$dir/rabbit/server.log"; return 1; }
@@ -96,15 +112,10 @@ CONF
   RABBITMQ_NODENAME="$(_rabbit_node)" timeout 120 rabbitmqctl -q -n "$(_rabbit_node)" wait "$dir/rabbit/rabbit.pid" >/dev/null \
     || { cat "$dir/rabbit/server.log"; return 1; }
   export AMQP_URL="amqp://guest:guest@127.0.0.1:$KYTE_AMQP_PORT/%2f"
-  echo "==> PostgreSQL on 127.0.0.1:$KYTE_PG_PORT, RabbitMQ on 127.0.0.1:$KYTE_AMQP_PORT (data in $dir)"
 }
 
-services_stop() {
-  local dir="$KYTE_SERVICES_DIR" pg pid
-  pg="$(_pg_bin)"
-  if [ -d "$dir/pg/data" ]; then
-    _as_root runuser -u postgres -- "$pg/pg_ctl" -D "$dir/pg/data" -m fast -w stop >/dev/null 2>&1 || true
-  fi
+rabbit_stop() {
+  local dir="$KYTE_SERVICES_DIR" pid
   if [ -s "$dir/rabbit/rabbit.pid" ]; then
     pid="$(cat "$dir/rabbit/rabbit.pid")"
     _as_root kill "$pid" 2>/dev/null || true
@@ -113,5 +124,18 @@ services_stop() {
   if [ -s "$dir/rabbit.wrapper.pid" ]; then
     kill "$(cat "$dir/rabbit.wrapper.pid")" 2>/dev/null || true
   fi
+}
+
+services_start() {
+  services_install || return 1
+  services_init || return 1
+  pg_start || return 1
+  rabbit_start || return 1
+  echo "==> PostgreSQL on 127.0.0.1:$KYTE_PG_PORT, RabbitMQ on 127.0.0.1:$KYTE_AMQP_PORT (data in $KYTE_SERVICES_DIR)"
+}
+
+services_stop() {
+  pg_stop
+  rabbit_stop
   return 0
 }

@@ -106,6 +106,18 @@ impl Stack {
         self.spawn("kyte-sim", cmd)
     }
 
+    /// SIGKILLs the `index`-th process called `name` (a crash: nothing is finished or closed).
+    pub async fn kill(&mut self, name: &str, index: usize) -> anyhow::Result<()> {
+        let (_, child) = self
+            .children
+            .iter_mut()
+            .filter(|(n, _)| n == name)
+            .nth(index)
+            .ok_or_else(|| anyhow::anyhow!("no {name} #{index}"))?;
+        child.kill().await?;
+        Ok(())
+    }
+
     /// (name, pid) of every process started.
     pub fn processes(&self) -> Vec<(String, u32)> {
         self.children
@@ -157,6 +169,37 @@ impl Stack {
         }
         out
     }
+}
+
+/// The directory of the workspace's binaries next to a test executable (`target/<profile>`),
+/// building ingress, worker and notifier there first if they are missing (`cargo test` builds
+/// only the tested package's binaries; `scripts/test.sh` builds them all beforehand).
+pub async fn workspace_binaries(cargo: &str) -> anyhow::Result<PathBuf> {
+    static BUILT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(std::path::Path::to_path_buf)
+        .ok_or_else(|| anyhow::anyhow!("cannot tell the target directory"))?;
+    let missing = ["ingress", "worker", "notifier"]
+        .iter()
+        .any(|b| !dir.join(b).exists());
+    if missing {
+        BUILT
+            .get_or_try_init(|| async {
+                let status = Command::new(cargo)
+                    .args([
+                        "build", "--bins", "-p", "ingress", "-p", "worker", "-p", "notifier",
+                    ])
+                    .status()
+                    .await?;
+                anyhow::ensure!(status.success(), "building the service binaries failed");
+                Ok(())
+            })
+            .await?;
+    }
+    Ok(dir)
 }
 
 /// CPU seconds used and peak resident memory (bytes) of a live process, from /proc.

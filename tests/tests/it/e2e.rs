@@ -2,55 +2,13 @@
 //! as processes, on a real RabbitMQ and Postgres.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::StreamExt;
 use kyte_relay_tests::harness::{INBOUND_SECRET, STAFF_TOKEN, TestEnv, WEBHOOK_SECRET, wait_until};
 use kyte_relay_tests::sim::{KyteClient, Scenario, random_order};
-use kyte_relay_tests::stack::{Stack, StackConfig, free_port};
+use kyte_relay_tests::stack::{Stack, StackConfig, free_port, workspace_binaries};
 use serde_json::{Value, json};
-
-/// `target/<profile>/`, where cargo puts the workspace's binaries.
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .to_path_buf()
-}
-
-/// The directory of the service binaries, built on first use (`cargo test` builds only this
-/// package's bins); kyte-sim is this package's own.
-async fn binaries() -> PathBuf {
-    static BUILT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    BUILT
-        .get_or_init(|| async {
-            let dir = bin_dir();
-            if ["ingress", "worker", "notifier"]
-                .iter()
-                .all(|b| dir.join(b).exists())
-            {
-                return;
-            }
-            let status = tokio::process::Command::new(env!("CARGO"))
-                .args([
-                    "build", "--bins", "-p", "ingress", "-p", "worker", "-p", "notifier",
-                ])
-                .status()
-                .await
-                .expect("run cargo build");
-            assert!(status.success(), "building the service binaries failed");
-        })
-        .await;
-    let kyte_sim = PathBuf::from(env!("CARGO_BIN_EXE_kyte-sim"));
-    assert_eq!(
-        kyte_sim.parent(),
-        Some(bin_dir().as_path()),
-        "kyte-sim lives beside the other binaries"
-    );
-    bin_dir()
-}
 
 struct Running {
     stack: Stack,
@@ -62,7 +20,9 @@ async fn start(env: &TestEnv) -> Running {
     let receiver_port = free_port().expect("port");
     let receiver = format!("http://127.0.0.1:{receiver_port}");
     let mut stack = Stack::new(StackConfig {
-        bin_dir: binaries().await,
+        bin_dir: workspace_binaries(env!("CARGO"))
+            .await
+            .expect("the service binaries"),
         database_url: env.database_url.clone(),
         amqp_url: env.amqp_url.clone(),
         prefix: env.prefix.clone(),
