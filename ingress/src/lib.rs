@@ -24,7 +24,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sea_orm::DatabaseConnection;
-use shared::messaging::{Broker, Topology};
+use shared::messaging::Broker;
 use shared::signing::Secrets;
 use shared::telemetry::Probes;
 use tokio_util::sync::CancellationToken;
@@ -142,19 +142,7 @@ impl Ingress {
                 None
             }
         };
-        let infra = &config.infra;
-        let db = shared::db::connect_and_migrate(
-            infra.database_url.expose(),
-            infra.db_max_connections,
-            Duration::from_secs(120),
-        )
-        .await?;
-        let broker = Broker::new(
-            infra.amqp_url.expose(),
-            Topology::new(&infra.topology_prefix),
-            "ingress",
-            Duration::from_millis(infra.publish_timeout_ms),
-        );
+        let (db, broker) = config.infra.connect("ingress").await?;
         if let Err(e) = broker.ensure_connected().await {
             tracing::warn!(error = %e, "broker not reachable yet; will keep trying");
         }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
-use shared::messaging::{Broker, Topology};
+use shared::messaging::Broker;
 use shared::signing::Secrets;
 use shared::telemetry::{self, Probes};
 use tokio_util::sync::CancellationToken;
@@ -23,27 +23,6 @@ use tokio_util::sync::CancellationToken;
 pub use config::{Cli, Command, Config, DeadLetterCommand, ReplayArgs};
 pub use delivery::{Verdict, classify};
 pub use policy::RetryPolicy;
-
-/// Connects to the database and builds the broker handle (used by the service and the CLI).
-pub async fn connect(
-    config: &Config,
-    name: &str,
-) -> anyhow::Result<(DatabaseConnection, Arc<Broker>)> {
-    let infra = &config.infra;
-    let db = shared::db::connect_and_migrate(
-        infra.database_url.expose(),
-        infra.db_max_connections,
-        Duration::from_secs(120),
-    )
-    .await?;
-    let broker = Broker::new(
-        infra.amqp_url.expose(),
-        Topology::new(&infra.topology_prefix),
-        name,
-        Duration::from_millis(infra.publish_timeout_ms),
-    );
-    Ok((db, broker))
-}
 
 pub struct Notifier {
     config: Config,
@@ -72,7 +51,7 @@ impl Notifier {
             max_delay: Duration::from_millis(config.retry_max_delay_ms),
             max_elapsed: Duration::from_millis(config.retry_max_elapsed_ms),
         };
-        let (db, broker) = connect(&config, "notifier").await?;
+        let (db, broker) = config.infra.connect("notifier").await?;
         let listener = tokio::net::TcpListener::bind(config.metrics_addr).await?;
         // The lease outlives an attempt, so a crashed notifier's delivery is retried, not doubled.
         let lease = timeout + Duration::from_secs(5);

@@ -2,7 +2,6 @@ use clap::Parser;
 use notifier::{Cli, Command, DeadLetterCommand};
 use shared::dead_letters::{self, Scope};
 use shared::telemetry;
-use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -12,7 +11,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         None => serve(cli.config).await,
         Some(Command::DeadLetters(DeadLetterCommand::List)) => {
-            let (db, _) = notifier::connect(&cli.config, "notifier-cli").await?;
+            let (db, _) = cli.config.infra.connect("notifier-cli").await?;
             for dead in dead_letters::list(&db).await? {
                 println!("{}", serde_json::to_string(&dead)?);
             }
@@ -26,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
                     anyhow::bail!("say which dead letters to replay: --order ID or --all")
                 }
             };
-            let (db, broker) = notifier::connect(&cli.config, "notifier-cli").await?;
+            let (db, broker) = cli.config.infra.connect("notifier-cli").await?;
             let replayed = dead_letters::replay(&db, &broker, scope).await?;
             broker.close().await;
             println!("{}", serde_json::json!({ "replayed": replayed }));
@@ -38,11 +37,5 @@ async fn main() -> anyhow::Result<()> {
 async fn serve(config: notifier::Config) -> anyhow::Result<()> {
     let app = notifier::Notifier::build(config).await?;
     tracing::info!(metrics = %app.metrics_addr()?, "notifier started");
-    let shutdown = CancellationToken::new();
-    let signal = shutdown.clone();
-    tokio::spawn(async move {
-        telemetry::shutdown_signal().await;
-        signal.cancel();
-    });
-    app.run_until_stopped(shutdown).await
+    app.run_until_stopped(telemetry::shutdown_on_signal()).await
 }

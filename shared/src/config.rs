@@ -4,7 +4,12 @@
 use std::fmt;
 use std::str::FromStr;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use clap::{Args, ValueEnum};
+
+use crate::messaging::{Broker, Topology};
 
 /// A string that must not reach logs: `Debug` and `Display` print `***`.
 #[derive(Clone, PartialEq, Eq)]
@@ -65,6 +70,27 @@ pub struct Infra {
 }
 
 impl Infra {
+    /// Opens the database (migrating it, retrying while it is not up yet) and makes the broker
+    /// handle, which connects on first use; `name` labels the AMQP connection.
+    pub async fn connect(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<(sea_orm::DatabaseConnection, Arc<Broker>)> {
+        let db = crate::db::connect_and_migrate(
+            self.database_url.expose(),
+            self.db_max_connections,
+            Duration::from_secs(120),
+        )
+        .await?;
+        let broker = Broker::new(
+            self.amqp_url.expose(),
+            Topology::new(&self.topology_prefix),
+            name,
+            Duration::from_millis(self.publish_timeout_ms),
+        );
+        Ok((db, broker))
+    }
+
     /// For tests and tools that build a configuration without a command line.
     pub fn new(database_url: &str, amqp_url: &str, topology_prefix: &str) -> Self {
         Self {

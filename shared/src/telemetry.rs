@@ -127,6 +127,17 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
+/// A token cancelled on SIGTERM or Ctrl-C: the shutdown every binary passes to its app.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        cancel.cancel();
+    });
+    token
+}
+
 /// rustls needs one crypto provider; ring keeps aws-lc out of the build.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
-use shared::messaging::{Broker, Topology};
+use shared::messaging::Broker;
 use shared::telemetry::{self, Probes};
 use tokio_util::sync::CancellationToken;
 
@@ -37,19 +37,7 @@ impl Worker {
 
     /// As [`build`](Self::build), with fault-injection hooks for tests.
     pub async fn build_with_hooks(config: Config, hooks: Hooks) -> anyhow::Result<Self> {
-        let infra = &config.infra;
-        let db = shared::db::connect_and_migrate(
-            infra.database_url.expose(),
-            infra.db_max_connections,
-            Duration::from_secs(120),
-        )
-        .await?;
-        let broker = Broker::new(
-            infra.amqp_url.expose(),
-            Topology::new(&infra.topology_prefix),
-            "worker",
-            Duration::from_millis(infra.publish_timeout_ms),
-        );
+        let (db, broker) = config.infra.connect("worker").await?;
         let listener = tokio::net::TcpListener::bind(config.metrics_addr).await?;
         Ok(Self {
             config,
