@@ -23,6 +23,8 @@ pub struct StackConfig {
     pub env: Vec<(String, String)>,
     /// Show the services' logs on stderr.
     pub logs: bool,
+    /// Or write each process's logs to `<dir>/<name>-<n>.log`.
+    pub log_dir: Option<PathBuf>,
 }
 
 pub struct Stack {
@@ -70,6 +72,11 @@ impl Stack {
     }
 
     fn spawn(&mut self, name: &str, mut cmd: Command) -> anyhow::Result<u32> {
+        if let Some(dir) = &self.config.log_dir {
+            let file =
+                std::fs::File::create(dir.join(format!("{name}-{}.log", self.children.len())))?;
+            cmd.stderr(file);
+        }
         let child = cmd
             .spawn()
             .map_err(|e| anyhow::anyhow!("cannot start {name}: {e}"))?;

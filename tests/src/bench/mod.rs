@@ -122,6 +122,7 @@ async fn run_in(
             ("WORKER_PREFETCH".into(), c.max(8).to_string()),
         ],
         logs: cfg.logs,
+        log_dir: None,
     })?;
     stack.start_ingress()?;
     stack.start_notifier()?;

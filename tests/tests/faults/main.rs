@@ -50,6 +50,7 @@ async fn start_system(database_url: &str, amqp_url: &str, prefix: &str, workers:
             ("COMMAND_WAIT_MS".into(), "2000".into()),
         ],
         logs: std::env::var("TEST_LOG").is_ok(),
+        log_dir: None,
     })
     .expect("stack");
     for _ in 0..workers {

@@ -17,6 +17,14 @@ struct Running {
 }
 
 async fn start(env: &TestEnv) -> Running {
+    start_with(env, None, "warn").await
+}
+
+async fn start_with(
+    env: &TestEnv,
+    log_dir: Option<std::path::PathBuf>,
+    log_level: &str,
+) -> Running {
     let receiver_port = free_port().expect("port");
     let receiver = format!("http://127.0.0.1:{receiver_port}");
     let mut stack = Stack::new(StackConfig {
@@ -33,8 +41,10 @@ async fn start(env: &TestEnv) -> Running {
         env: vec![
             ("DB_MAX_CONNECTIONS".into(), "5".into()),
             ("RETRY_INITIAL_MS".into(), "100".into()),
+            ("RUST_LOG".into(), log_level.into()),
         ],
         logs: std::env::var("TEST_LOG").is_ok(),
+        log_dir,
     })
     .expect("stack");
     stack
@@ -207,5 +217,88 @@ async fn two_hundred_orders_go_through_their_whole_lifecycle_with_every_webhook_
         );
     }
     stack.terminate().await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_logs_or_help() {
+    let env = TestEnv::new().await;
+    let dir = std::env::temp_dir().join(format!("kyte-logs-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("log dir");
+    let stack = start_with(&env, Some(dir.clone()), "info").await;
+    let scenario = Scenario {
+        ingress: stack.ingress.clone(),
+        staff_token: STAFF_TOKEN.into(),
+        kyte: stack.kyte(),
+        receiver: Some(stack.receiver.clone()),
+        timeout: Duration::from_secs(20),
+    };
+    assert!(scenario.run(|_| {}).await.iter().all(|s| s.ok));
+    // Refused requests are logged too: a wrong staff token, an unsigned Kyte event.
+    let http = reqwest::Client::new();
+    let res = http
+        .get(format!("{}/api/orders/", stack.ingress))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status().as_u16(), 401);
+    let res = http
+        .post(format!("{}/kyte/events", stack.ingress))
+        .json(&json!({"event_id": "x"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 401);
+    stack.terminate().await;
+
+    let mut logs = String::new();
+    for entry in std::fs::read_dir(&dir).expect("logs") {
+        logs.push_str(&std::fs::read_to_string(entry.expect("entry").path()).unwrap_or_default());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        logs.contains("ingress listening") && logs.contains("worker started"),
+        "the services did log"
+    );
+    let secrets = [
+        STAFF_TOKEN,
+        INBOUND_SECRET,
+        WEBHOOK_SECRET,
+        &INBOUND_SECRET[6..],
+        &WEBHOOK_SECRET[6..],
+    ];
+    for secret in secrets {
+        assert!(!logs.contains(secret), "a secret reached the logs");
+    }
+
+    // `--help` names each variable but never prints a value taken from the environment.
+    let bin_dir = workspace_binaries(env!("CARGO")).await.expect("binaries");
+    for binary in ["ingress", "worker", "notifier"] {
+        let out = tokio::process::Command::new(bin_dir.join(binary))
+            .arg("--help")
+            .env("DATABASE_URL", "postgres://kyte:db-password-123@db/kyte")
+            .env("AMQP_URL", "amqp://kyte:amqp-password-456@mq/%2f")
+            .env("STAFF_TOKENS", format!("alice:{STAFF_TOKEN}"))
+            .env("KYTE_INBOUND_SECRET", INBOUND_SECRET)
+            .env("KYTE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .output()
+            .await
+            .expect("--help");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("DATABASE_URL"),
+            "{binary} --help names its variables"
+        );
+        for secret in [
+            "db-password-123",
+            "amqp-password-456",
+            STAFF_TOKEN,
+            INBOUND_SECRET,
+            WEBHOOK_SECRET,
+        ] {
+            assert!(!text.contains(secret), "{binary} --help printed a secret");
+        }
+    }
     env.cleanup().await;
 }
