@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sea_orm::{ActiveValue, EntityTrait};
@@ -18,6 +18,7 @@ use crate::auth::Staff;
 use crate::body;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::publish::publish_worker_message;
+use crate::routes::IdPath;
 use crate::views::{self, OrderView};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -95,7 +96,7 @@ pub async fn list_orders(
 pub async fn get_order(
     State(state): State<AppState>,
     _staff: Staff,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<Json<OrderView>> {
     views::find(&state.db, &id)
         .await?
@@ -241,7 +242,7 @@ fn wants_async(headers: &HeaderMap) -> bool {
 pub async fn patch_order(
     State(state): State<AppState>,
     Staff(actor): Staff,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
@@ -335,7 +336,7 @@ async fn command_view(state: &AppState, id: Uuid) -> ApiResult<Option<CommandVie
 pub async fn get_command(
     State(state): State<AppState>,
     _staff: Staff,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<Json<CommandView>> {
     let not_found = || ApiError::not_found(format!("command {id} does not exist"));
     let uuid = id.parse::<Uuid>().map_err(|_| not_found())?;

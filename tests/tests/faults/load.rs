@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use kyte_relay_tests::harness::{STAFF_TOKEN, wait_until};
-use kyte_relay_tests::sim::{KyteClient, random_order};
+use kyte_sim::{KyteClient, random_order};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;

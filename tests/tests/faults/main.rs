@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use kyte_relay_tests::harness::{INBOUND_SECRET, STAFF_TOKEN, TestEnv, WEBHOOK_SECRET, wait_until};
-use kyte_relay_tests::sim::{KyteClient, Receiver};
-use kyte_relay_tests::stack::{Stack, StackConfig, workspace_binaries};
+use kyte_sim::stack::{Stack, StackConfig, workspace_binaries};
+use kyte_sim::{KyteClient, Receiver};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use load::{Lifecycle, Load};
@@ -200,7 +200,7 @@ async fn rabbitmq_down_for_10_seconds_loses_nothing_and_every_service_reconnects
     // While the broker is down every event must be refused, never accepted.
     let during = system
         .kyte
-        .order_created("evt_during_outage", &kyte_relay_tests::sim::random_order())
+        .order_created("evt_during_outage", &kyte_sim::random_order())
         .await
         .expect("post");
     assert_eq!(during.status().as_u16(), 503);

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use kyte_relay_tests::stack::free_port;
+use kyte_sim::stack::free_port;
 use tokio::process::Command;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/services.sh");

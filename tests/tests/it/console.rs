@@ -8,7 +8,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use kyte_relay_tests::harness::{STAFF_TOKEN, TestEnv, WEBHOOK_SECRET, wait_until};
-use kyte_relay_tests::sim::{KyteClient, Receiver};
+use kyte_sim::{KyteClient, Receiver};
 use serde_json::json;
 use tokio::process::{Child, Command};
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kyte_relay_tests::harness::{INBOUND_SECRET, STAFF_TOKEN, TestEnv, WEBHOOK_SECRET, wait_until};
-use kyte_relay_tests::sim::{KyteClient, Scenario, random_order};
-use kyte_relay_tests::stack::{Stack, StackConfig, free_port, workspace_binaries};
+use kyte_sim::stack::{Stack, StackConfig, free_port, workspace_binaries};
+use kyte_sim::{KyteClient, Scenario, random_order};
 use serde_json::{Value, json};
 
 struct Running {

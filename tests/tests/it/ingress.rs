@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::future::join_all;
 use kyte_relay_tests::harness::{INBOUND_SECRET, Running, STAFF_TOKEN, TestEnv, wait_until};
-use kyte_relay_tests::sim::KyteClient;
+use kyte_sim::KyteClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared::signing::{Secrets, headers_for};
@@ -598,6 +598,10 @@ async fn a_patch_without_a_worker_answers_202_when_its_wait_runs_out() {
     );
     let (s, _) = api.get("/api/commands/not-a-uuid").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // A path that is not UTF-8 once decoded still gets the JSON error shape.
+    let (s, body) = api.get("/api/orders/%FF%FE/").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_error(&body, "not_found");
     assert_eq!(
         queue_depth(&env, &env.topology().worker_queue()).await,
         1,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use kyte_relay_tests::harness::{Running, TestEnv, WEBHOOK_SECRET, wait_until};
-use kyte_relay_tests::sim::{Receiver, Reply};
+use kyte_sim::{Receiver, Reply};
 use sha2::Sha256;
 use shared::dead_letters::{self, Scope};
 use shared::domain::Change;

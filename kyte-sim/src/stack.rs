@@ -179,8 +179,8 @@ impl Stack {
 }
 
 /// The directory of the workspace's binaries next to a test executable (`target/<profile>`),
-/// building ingress, worker and notifier there first if they are missing (`cargo test` builds
-/// only the tested package's binaries; `scripts/test.sh` builds them all beforehand).
+/// building ingress, worker, notifier and kyte-sim there first if they are missing (`cargo test`
+/// builds only the tested package's binaries; `scripts/test.sh` builds them all beforehand).
 pub async fn workspace_binaries(cargo: &str) -> anyhow::Result<PathBuf> {
     static BUILT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     let exe = std::env::current_exe()?;
@@ -189,7 +189,7 @@ pub async fn workspace_binaries(cargo: &str) -> anyhow::Result<PathBuf> {
         .and_then(|deps| deps.parent())
         .map(std::path::Path::to_path_buf)
         .ok_or_else(|| anyhow::anyhow!("cannot tell the target directory"))?;
-    let missing = ["ingress", "worker", "notifier"]
+    let missing = ["ingress", "worker", "notifier", "kyte-sim"]
         .iter()
         .any(|b| !dir.join(b).exists());
     if missing {
@@ -197,7 +197,8 @@ pub async fn workspace_binaries(cargo: &str) -> anyhow::Result<PathBuf> {
             .get_or_try_init(|| async {
                 let status = Command::new(cargo)
                     .args([
-                        "build", "--bins", "-p", "ingress", "-p", "worker", "-p", "notifier",
+                        "build", "--bins", "-p", "ingress", "-p", "worker", "-p", "notifier", "-p",
+                        "kyte-sim",
                     ])
                     .status()
                     .await?;

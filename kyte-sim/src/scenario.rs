@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{KyteClient, random_order};
+use crate::{KyteClient, random_order};
 
 /// One step's result, printed by `kyte-sim scenario` and asserted by the end-to-end tests.
 #[derive(Debug, Clone)]

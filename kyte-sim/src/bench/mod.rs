@@ -20,8 +20,8 @@ use shared::messages::{OrderCreated, SCHEMA_VERSION, WorkerMessage};
 
 pub use report::{Percentiles, Report};
 
-use crate::sim::{KyteClient, Receiver, random_order};
 use crate::stack::{Stack, StackConfig, free_port, process_usage};
+use crate::{KyteClient, Receiver, random_order};
 
 /// When each (order, sequence)'s PATCH was answered.
 type Answered = Arc<Mutex<HashMap<(String, i64), DateTime<Utc>>>>;
@@ -221,10 +221,18 @@ async fn run_in(
             lifecycle(kyte, http, ingress, answered).await
         }));
     }
+    let mut reasons: HashMap<String, usize> = HashMap::new();
     for t in tasks {
-        if !matches!(t.await, Ok(Ok(()))) {
-            failures += 1;
-        }
+        let reason = match t.await {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("task failed: {e}"),
+        };
+        failures += 1;
+        *reasons.entry(reason).or_default() += 1;
+    }
+    for (reason, n) in &reasons {
+        progress(&format!("{n} lifecycles failed: {reason}"));
     }
     let expected_done = total - failures;
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -303,6 +311,26 @@ async fn run_in(
     Ok(report)
 }
 
+/// Polls a queued command until the worker applied it (at most 120 s).
+async fn wait_applied(http: &reqwest::Client, ingress: &str, location: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        let res = http
+            .get(format!("{ingress}{location}"))
+            .bearer_auth(STAFF_TOKEN)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("GET command: {}", e.without_url()))?;
+        let body: serde_json::Value = res.json().await.unwrap_or_default();
+        match body["status"].as_str() {
+            Some("applied") => return Ok(()),
+            Some("rejected") => anyhow::bail!("command rejected: {}", body["error"]["code"]),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    anyhow::bail!("command not applied within 120 s")
+}
+
 /// create → (the kitchen looks) → accept → done, recording when each PATCH was answered.
 async fn lifecycle(
     kyte: KyteClient,
@@ -312,7 +340,10 @@ async fn lifecycle(
 ) -> anyhow::Result<()> {
     let order = random_order();
     let id = order["id"].as_str().unwrap_or_default().to_owned();
-    let res = kyte.order_created(&format!("evt_{id}"), &order).await?;
+    let res = kyte
+        .order_created(&format!("evt_{id}"), &order)
+        .await
+        .map_err(|e| anyhow::anyhow!("create: {}", e.root_cause()))?;
     anyhow::ensure!(res.status().as_u16() == 202, "create: {}", res.status());
     tokio::time::sleep(Duration::from_millis(100)).await;
     let url = format!("{ingress}/api/orders/{id}/");
@@ -327,7 +358,8 @@ async fn lifecycle(
                 .bearer_auth(STAFF_TOKEN)
                 .json(&body)
                 .send()
-                .await?;
+                .await
+                .map_err(|e| anyhow::anyhow!("PATCH: {}", e.without_url()))?;
             let at = Utc::now();
             match res.status().as_u16() {
                 200 => {
@@ -335,6 +367,22 @@ async fn lifecycle(
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .insert((id.clone(), sequence), at);
+                    break;
+                }
+                // Queued but not applied within ingress's wait (the system is behind): the
+                // kitchen saw "queued" at `at`; follow the command until it is applied.
+                202 => {
+                    answered
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert((id.clone(), sequence), at);
+                    let location = res
+                        .headers()
+                        .get("location")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                        .ok_or_else(|| anyhow::anyhow!("202 without Location"))?;
+                    wait_applied(&http, &ingress, &location).await?;
                     break;
                 }
                 // The order is still on its way to a worker.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use kyte_relay_tests::sim::{KyteClient, Receiver, Reply, Scenario, random_order};
+use kyte_sim::{KyteClient, Receiver, Reply, Scenario, random_order};
 use shared::config::Secret;
 
 #[derive(Debug, Parser)]
@@ -275,7 +275,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
             .map(std::path::Path::to_path_buf)
             .ok_or_else(|| anyhow::anyhow!("cannot tell where kyte-sim is"))?,
     };
-    let cfg = kyte_relay_tests::bench::BenchConfig {
+    let cfg = kyte_sim::bench::BenchConfig {
         database_url: args.database_url.expose().to_owned(),
         amqp_url: args.amqp_url.expose().to_owned(),
         bin_dir,
@@ -287,7 +287,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         out_dir: args.out.clone(),
         logs: args.logs,
     };
-    let report = kyte_relay_tests::bench::run(cfg, |step| eprintln!("==> {step}")).await?;
+    let report = kyte_sim::bench::run(cfg, |step| eprintln!("==> {step}")).await?;
     print!("{}", report.summary());
     println!(
         "wrote {0}/bench.json and {0}/latency.svg",
