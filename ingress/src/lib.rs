@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/console/console.css", get(console::style))
         .route("/console/config.json", get(console::config))
         .route_layer(middleware::from_fn(track_metrics))
+        .layer(middleware::from_fn(time_limit))
         .fallback(|| async { ApiError::not_found("no such route").into_response() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
@@ -101,6 +102,20 @@ pub fn router(state: AppState) -> Router {
                 .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// No request lives longer than this; every step inside has its own, shorter bound (publish
+/// confirm, outcome wait, pool acquire), so this only catches the unforeseen.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The last-resort time limit, answered in the API's error shape (tower-http's would be empty).
+async fn time_limit(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::unavailable("the request took too long; try again shortly").into_response()
+        }
+    }
 }
 
 /// Requests by route and status, and their latency.

@@ -165,11 +165,17 @@ pub async fn post_event(
 
 /// The event id of an alias request: the `webhook-id` header when present, else derived.
 fn alias_event_id(headers: &HeaderMap, fallback: String) -> ApiResult<EventId> {
-    let id = headers
-        .get("webhook-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or(fallback);
+    let id = match headers.get("webhook-id") {
+        None => fallback,
+        // Present but unreadable is refused, never silently replaced by the fallback.
+        Some(value) => value.to_str().map(str::to_owned).map_err(|_| {
+            ApiError::bad_request(
+                "validation_failed",
+                "event_id: the webhook-id header must be printable ASCII",
+            )
+            .field("event_id")
+        })?,
+    };
     EventId::parse(&id).map_err(ApiError::from)
 }
 

@@ -145,7 +145,7 @@ async fn lifecycle(
 
 /// PATCHes until the order is in `target`: through 503s (outage), 404s (the order is still on
 /// its way) and 202s (the outcome took longer than the wait), for at most 90 s.
-async fn change(
+pub async fn change(
     http: &reqwest::Client,
     ingress: &str,
     order_id: &str,

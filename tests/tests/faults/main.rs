@@ -46,6 +46,8 @@ async fn start_system(database_url: &str, amqp_url: &str, prefix: &str, workers:
             ("DB_MAX_CONNECTIONS".into(), "5".into()),
             ("RETRY_INITIAL_MS".into(), "200".into()),
             ("RETRY_MAX_DELAY_MS".into(), "2000".into()),
+            // Scaled down from two hours, so a permanently failing order dies within the test.
+            ("RETRY_MAX_ELAPSED_MS".into(), "3000".into()),
             ("WEBHOOK_TIMEOUT_MS".into(), "2000".into()),
             ("COMMAND_WAIT_MS".into(), "2000".into()),
         ],
@@ -361,6 +363,121 @@ async fn kyte_down_for_30_seconds_gets_everything_in_order_when_it_returns() {
     system.receiver.chaos(0.0, Duration::ZERO);
     let lifecycles = load.stop().await;
     verify("kyte down 30 s", &env.db, &system.receiver, &lifecycles).await;
+    system.stack.terminate().await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn kyte_failing_one_order_dead_letters_it_without_touching_the_others_and_replay_delivers() {
+    let env = TestEnv::new().await;
+    let system = start_system(&env.database_url, &env.amqp_url, &env.prefix, 1).await;
+    let ingress = system.stack.ingress_url.clone();
+    let load = Load::start(
+        system.kyte.clone(),
+        ingress.clone(),
+        Duration::from_millis(100),
+    );
+
+    // One order Kyte cannot take: every webhook of it answered 500.
+    let order = kyte_sim::random_order();
+    let bad = order["id"].as_str().unwrap_or_default().to_owned();
+    system
+        .receiver
+        .always(&bad, Some(kyte_sim::Reply::status(500)));
+    let res = system
+        .kyte
+        .order_created(&format!("evt_{bad}"), &order)
+        .await
+        .expect("post");
+    assert_eq!(res.status().as_u16(), 202);
+    let http = reqwest::Client::new();
+    assert!(
+        load::change(
+            &http,
+            &ingress,
+            &bad,
+            serde_json::json!({"status": "accepted"}),
+            "accepted"
+        )
+        .await
+    );
+    assert!(
+        load::change(
+            &http,
+            &ingress,
+            &bad,
+            serde_json::json!({"status": "completed"}),
+            "completed"
+        )
+        .await
+    );
+    let dead = wait_until(
+        "both of its webhooks dead",
+        Duration::from_secs(60),
+        || async {
+            let rows = env
+                .db
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT attempts FROM notifications WHERE order_id = $1 AND state = 'dead'",
+                    [bad.clone().into()],
+                ))
+                .await
+                .ok()?;
+            (rows.len() == 2).then(|| {
+                rows.iter()
+                    .map(|r| r.try_get::<i32>("", "attempts").unwrap_or(0))
+                    .sum::<i32>()
+            })
+        },
+    )
+    .await;
+    let lifecycles = load.stop().await;
+    verify(
+        "kyte failing one order",
+        &env.db,
+        &system.receiver,
+        &lifecycles,
+    )
+    .await;
+
+    // Kyte is fixed; the kitchen's operator replays the order's dead letters.
+    system.receiver.always(&bad, None);
+    let res = http
+        .post(format!("{ingress}/ops/dead-letters/replay"))
+        .bearer_auth(STAFF_TOKEN)
+        .json(&serde_json::json!({"order_id": bad}))
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(res.status().as_u16(), 202);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.expect("json")["replayed"],
+        2
+    );
+    let kinds = wait_until(
+        "the replayed webhooks at Kyte",
+        Duration::from_secs(30),
+        || async {
+            let got: Vec<String> = system
+                .receiver
+                .delivered_for(&bad)
+                .iter()
+                .map(|r| r.kind().to_owned())
+                .collect();
+            (got.len() >= 2).then_some(got)
+        },
+    )
+    .await;
+    assert_eq!(
+        kinds,
+        ["preparation_accepted", "preparation_done"],
+        "replayed in order"
+    );
+    println!(
+        "kyte failing one order: {dead} failed attempts before both webhooks died; replay delivered {} in order",
+        kinds.len()
+    );
     system.stack.terminate().await;
     env.cleanup().await;
 }

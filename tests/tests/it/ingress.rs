@@ -385,6 +385,23 @@ async fn the_original_systems_aliases_work_with_and_without_a_trailing_slash() {
     let (s, body) = json_of(res).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["field"], "order_id");
+    // A webhook-id that is not a valid event id (here: not ASCII) is refused, not queued.
+    let res = api
+        .http
+        .post(format!("{}/api/orders", ingress.url()))
+        .header(
+            "webhook-id",
+            reqwest::header::HeaderValue::from_bytes("évt".as_bytes()).expect("header"),
+        )
+        .json(&order_json(&unique_order_id()))
+        .send()
+        .await
+        .expect("post");
+    let (s, body) = json_of(res).await;
+    assert_eq!(
+        (s, body["error"]["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("event_id"))
+    );
     let kinds: Vec<String> = drain(&env, &env.topology().worker_queue())
         .await
         .iter()
