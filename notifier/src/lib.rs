@@ -8,7 +8,6 @@ mod handler;
 pub mod policy;
 mod store;
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,11 +86,7 @@ impl Notifier {
             broker: broker.clone(),
             db,
         };
-        let ops = tokio::spawn(
-            axum::serve(listener, telemetry::ops_router(probes))
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                .into_future(),
-        );
+        let ops = telemetry::spawn_ops_server(listener, probes, shutdown.clone());
         shared::messaging::consume(
             broker.clone(),
             broker.topology().notifier_queue(),

@@ -1,6 +1,5 @@
 //! Logs, metrics and the `/healthz`, `/readyz`, `/metrics` endpoints every service serves.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
@@ -85,22 +84,20 @@ async fn readyz(State(probes): State<Probes>) -> (StatusCode, &'static str) {
     }
 }
 
-/// Binds `addr` (port 0 picks a free one) and serves `router` until `shutdown`.
-pub async fn serve(
-    addr: SocketAddr,
-    router: Router,
+/// Serves `/healthz`, `/readyz` and `/metrics` on `listener` until `shutdown` (worker and
+/// notifier; ingress serves them on its own router).
+pub fn spawn_ops_server(
+    listener: tokio::net::TcpListener,
+    probes: Probes,
     shutdown: CancellationToken,
-) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let server =
-            axum::serve(listener, router).with_graceful_shutdown(shutdown.cancelled_owned());
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let server = axum::serve(listener, ops_router(probes))
+            .with_graceful_shutdown(shutdown.cancelled_owned());
         if let Err(e) = server.await {
-            tracing::error!(error = %e, "http server failed");
+            tracing::error!(error = %e, "ops server failed");
         }
-    });
-    Ok((local, task))
+    })
 }
 
 /// Resolves on SIGTERM or Ctrl-C, for the binaries' `main`.

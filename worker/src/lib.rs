@@ -65,11 +65,7 @@ impl Worker {
             broker: broker.clone(),
             db: db.clone(),
         };
-        let ops = tokio::spawn(
-            axum::serve(listener, telemetry::ops_router(probes))
-                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                .into_future(),
-        );
+        let ops = telemetry::spawn_ops_server(listener, probes, shutdown.clone());
         let state = Arc::new(handler::State {
             db: db.clone(),
             broker: broker.clone(),
@@ -103,5 +99,3 @@ impl Worker {
         Ok(())
     }
 }
-
-use std::future::IntoFuture;

@@ -129,8 +129,7 @@ pub async fn post_event(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Queued>)> {
-    let bytes = body::read(&headers, body, false).await?;
-    verify_kyte(state.kyte_secrets.as_ref(), &bytes, &headers)?;
+    let bytes = kyte_body(&state, &headers, body, false).await?;
     let raw: Value = body::parse(&bytes)?;
     let kind = raw
         .get("type")
@@ -163,6 +162,19 @@ pub async fn post_event(
     Ok(queued(&event_id))
 }
 
+/// A request from Kyte: its raw body (size and content type checked) once its signature over
+/// exactly those bytes verified.
+async fn kyte_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    allow_empty: bool,
+) -> ApiResult<axum::body::Bytes> {
+    let bytes = body::read(headers, body, allow_empty).await?;
+    verify_kyte(state.kyte_secrets.as_ref(), &bytes, headers)?;
+    Ok(bytes)
+}
+
 /// The event id of an alias request: the `webhook-id` header when present, else derived.
 fn alias_event_id(headers: &HeaderMap, fallback: String) -> ApiResult<EventId> {
     let id = match headers.get("webhook-id") {
@@ -192,8 +204,7 @@ pub async fn post_order_alias(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Queued>)> {
-    let bytes = body::read(&headers, body, false).await?;
-    verify_kyte(state.kyte_secrets.as_ref(), &bytes, &headers)?;
+    let bytes = kyte_body(&state, &headers, body, false).await?;
     let order: OrderInput = body::parse(&bytes)?;
     let fallback = format!("order_created:{}", order.id);
     let (order_id, details) = order.parse()?;
@@ -235,8 +246,7 @@ pub async fn post_cancel_alias(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Queued>)> {
-    let bytes = body::read(&headers, body, true).await?;
-    verify_kyte(state.kyte_secrets.as_ref(), &bytes, &headers)?;
+    let bytes = kyte_body(&state, &headers, body, true).await?;
     let Query(query) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let order_id = query.order_id.ok_or_else(|| {
         ApiError::bad_request("validation_failed", "order_id is required").field("order_id")
