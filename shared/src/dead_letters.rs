@@ -2,7 +2,7 @@
 //! ingress's `/ops/dead-letters`.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -54,19 +54,19 @@ pub async fn list(db: &DatabaseConnection) -> anyhow::Result<Vec<DeadLetter>> {
 }
 
 /// Makes the chosen dead notifications pending again (same id, fresh retry budget) and queues
-/// them. One transaction: if any publish fails nothing changes, and a crash after publishing
-/// leaves them dead, where the notifier ignores the queued copies; replay is then safe to repeat.
+/// them, in sequence order per order.
 pub async fn replay(
     db: &DatabaseConnection,
     broker: &Broker,
     scope: Scope,
 ) -> anyhow::Result<usize> {
-    let txn = db.begin().await?;
     let order = match &scope {
         Scope::Order(id) => Some(id.clone()),
         Scope::All => None,
     };
-    let rows = txn
+    // Committed before anything is queued: a notifier that picked a message up before the
+    // commit would still see the notification dead and drop the message.
+    let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "UPDATE notifications SET state = 'pending', first_attempt_at = NULL, next_attempt_at = NULL, \
@@ -85,7 +85,7 @@ pub async fn replay(
         .collect::<anyhow::Result<Vec<_>>>()?;
     webhooks.sort_by(|a, b| (&a.order_id, a.sequence).cmp(&(&b.order_id, b.sequence)));
     let queue = broker.topology().notifier_queue();
-    for webhook in &webhooks {
+    for (i, webhook) in webhooks.iter().enumerate() {
         let headers = Headers {
             message_id: Some(webhook.id.clone()),
             ..Default::default()
@@ -96,10 +96,21 @@ pub async fn replay(
             v: SCHEMA_VERSION,
             notification: webhook.clone(),
         };
-        broker
+        if let Err(e) = broker
             .publish_to(&queue, &serde_json::to_vec(&message)?, &headers)
+            .await
+        {
+            // Not queued: make the rest dead again, so they stay listed and can be replayed.
+            let unqueued: Vec<String> = webhooks[i..].iter().map(|w| w.id.clone()).collect();
+            db.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE notifications SET state = 'dead', dead_at = now(), updated_at = now() \
+                 WHERE id = ANY($1) AND state = 'pending' AND attempts > 0",
+                [unqueued.into()],
+            ))
             .await?;
+            return Err(e.into());
+        }
     }
-    txn.commit().await?;
     Ok(webhooks.len())
 }

@@ -26,6 +26,17 @@ struct System {
 }
 
 async fn start_system(database_url: &str, amqp_url: &str, prefix: &str, workers: usize) -> System {
+    start_system_with(database_url, amqp_url, prefix, workers, &[]).await
+}
+
+/// As [`start_system`], with more environment for every service.
+async fn start_system_with(
+    database_url: &str,
+    amqp_url: &str,
+    prefix: &str,
+    workers: usize,
+    extra_env: &[(&str, &str)],
+) -> System {
     let receiver = Receiver::new(Some(WEBHOOK_SECRET)).expect("receiver");
     let (addr, _) = receiver
         .serve(([127, 0, 0, 1], 0).into())
@@ -46,11 +57,16 @@ async fn start_system(database_url: &str, amqp_url: &str, prefix: &str, workers:
             ("DB_MAX_CONNECTIONS".into(), "5".into()),
             ("RETRY_INITIAL_MS".into(), "200".into()),
             ("RETRY_MAX_DELAY_MS".into(), "2000".into()),
-            // Scaled down from two hours, so a permanently failing order dies within the test.
-            ("RETRY_MAX_ELAPSED_MS".into(), "3000".into()),
             ("WEBHOOK_TIMEOUT_MS".into(), "2000".into()),
             ("COMMAND_WAIT_MS".into(), "2000".into()),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            extra_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+        .collect(),
         logs: std::env::var("TEST_LOG").is_ok(),
         log_dir: None,
     })
@@ -370,7 +386,15 @@ async fn kyte_down_for_30_seconds_gets_everything_in_order_when_it_returns() {
 #[tokio::test]
 async fn kyte_failing_one_order_dead_letters_it_without_touching_the_others_and_replay_delivers() {
     let env = TestEnv::new().await;
-    let system = start_system(&env.database_url, &env.amqp_url, &env.prefix, 1).await;
+    // Retry time scaled down from two hours, so the failing order dies within the test.
+    let system = start_system_with(
+        &env.database_url,
+        &env.amqp_url,
+        &env.prefix,
+        1,
+        &[("RETRY_MAX_ELAPSED_MS", "3000")],
+    )
+    .await;
     let ingress = system.stack.ingress_url.clone();
     let load = Load::start(
         system.kyte.clone(),
