@@ -2,7 +2,7 @@
 // the staff API and is written with textContent, never as HTML.
 "use strict";
 
-const state = { token: sessionStorage.getItem("kyte-staff-token"), selected: null, filter: "", deadlineSecs: 600, timer: null };
+const state = { token: sessionStorage.getItem("kyte-staff-token"), selected: null, filter: "", deadlineSecs: 600, timer: null, actionsKey: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -127,7 +127,13 @@ function renderDetail(o) {
     o.estimated_ready_at ? ` · ready by ${new Date(o.estimated_ready_at).toLocaleTimeString()}` : "",
     o.customer.phone ? ` · ${o.customer.phone}` : "");
   status.dataset.status = o.status;
-  renderActions(o);
+  // Rebuild the buttons only when the order changed, so a refresh never swaps them under a
+  // click or erases what someone is typing.
+  const key = `${o.id}@${o.version}`;
+  if (state.actionsKey !== key) {
+    state.actionsKey = key;
+    renderActions(o);
+  }
   $("items").tBodies[0].replaceChildren(...o.items.map((i) =>
     el("tr", {}, el("td", {}, i.name), el("td", {}, i.quantity), el("td", {}, money(i.unit_price_cents * i.quantity, o.currency)), el("td", {}, i.notes || ""))),
     el("tr", {}, el("th", {}, "Total"), el("td", {}), el("th", {}, money(o.total_cents, o.currency)), el("td", {})));

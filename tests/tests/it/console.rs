@@ -78,12 +78,20 @@ impl Browser {
             .unwrap_or_else(|e| panic!("{css} never appeared: {e}"))
     }
 
+    /// Clicks `css`, finding it again if the page re-rendered it between finding and clicking.
     async fn click(&self, css: &str) {
-        self.wait_css(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            match self.wait_css(css).await.click().await {
+                Ok(()) => return,
+                Err(e)
+                    if std::time::Instant::now() < deadline && e.to_string().contains("stale") =>
+                {
+                    continue;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     async fn close(self) {
