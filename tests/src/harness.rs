@@ -66,18 +66,6 @@ async fn start_containers() -> Servers {
     }
 }
 
-/// `url` with its database name replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
 pub struct TestEnv {
     pub database_url: String,
     pub amqp_url: String,
@@ -102,7 +90,7 @@ impl TestEnv {
             .execute_unprepared(&format!("CREATE DATABASE {db_name}"))
             .await
             .expect("create the test database");
-        let database_url = with_database(&servers.database_url, &db_name);
+        let database_url = shared::db::with_database(&servers.database_url, &db_name);
         let db = shared::db::connect(&database_url, 4)
             .await
             .expect("connect to the test database");
@@ -277,22 +265,5 @@ where
             "timed out after {deadline:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_names_are_swapped_in_urls() {
-        assert_eq!(
-            with_database("postgres://u@h:1/postgres", "t1"),
-            "postgres://u@h:1/t1"
-        );
-        assert_eq!(
-            with_database("postgres://u@h:1/postgres?sslmode=disable", "t1"),
-            "postgres://u@h:1/t1?sslmode=disable"
-        );
     }
 }

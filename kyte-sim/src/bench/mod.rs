@@ -48,17 +48,6 @@ pub struct BenchConfig {
     pub logs: bool,
 }
 
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
-    query.map_or_else(
-        || format!("{base}/{name}"),
-        |q| format!("{base}/{name}?{q}"),
-    )
-}
-
 /// A sample order_created message, the size of what ingress publishes.
 fn sample_message() -> anyhow::Result<Vec<u8>> {
     let input: OrderInput = serde_json::from_value(random_order())?;
@@ -81,7 +70,7 @@ pub async fn run(cfg: BenchConfig, progress: impl Fn(&str)) -> anyhow::Result<Re
     admin
         .execute_unprepared(&format!("CREATE DATABASE {db_name}"))
         .await?;
-    let database_url = with_database(&cfg.database_url, &db_name);
+    let database_url = shared::db::with_database(&cfg.database_url, &db_name);
     let result = run_in(&cfg, &database_url, &prefix, &progress).await;
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))

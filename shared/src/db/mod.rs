@@ -16,6 +16,18 @@ pub use migration::Migrator;
 /// services started together apply the schema exactly once.
 const MIGRATION_LOCK: i64 = 0x6b79_7465_7265_6c61;
 
+/// `url` with its database name replaced (tests and the bench each work in a database of their own).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    query.map_or_else(
+        || format!("{base}/{name}"),
+        |q| format!("{base}/{name}?{q}"),
+    )
+}
+
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.max_connections(max_connections)
@@ -60,4 +72,21 @@ pub async fn connect_and_migrate(
         .notify(|e, retry_in| tracing::warn!(error = %e, ?retry_in, "database not ready, retrying"))
         .await
         .map_err(|e| anyhow::anyhow!("database unavailable: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_names_are_swapped_in_urls() {
+        assert_eq!(
+            with_database("postgres://u@h:1/postgres", "t1"),
+            "postgres://u@h:1/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:1/postgres?sslmode=disable", "t1"),
+            "postgres://u@h:1/t1?sslmode=disable"
+        );
+    }
 }
