@@ -67,6 +67,13 @@ pub struct Config {
     /// Deliveries in flight at once (the AMQP prefetch).
     #[arg(long, env = "NOTIFIER_CONCURRENCY", default_value_t = 64)]
     pub concurrency: u16,
+    /// How often to look for open notifications that no message will bring back.
+    #[arg(long, env = "STUCK_SWEEP_INTERVAL_MS", default_value_t = 5000)]
+    pub stuck_sweep_interval_ms: u64,
+    /// An open notification untouched this long (not claimed, attempted, queued or due for a
+    /// retry) is queued again; longer than a delivery's lease, shorter than anyone's patience.
+    #[arg(long, env = "STUCK_AFTER_MS", default_value_t = 60_000)]
+    pub stuck_after_ms: u64,
 }
 
 impl Config {
@@ -81,6 +88,8 @@ impl Config {
             retry_max_elapsed_ms: 7_200_000,
             webhook_timeout_ms: 10_000,
             concurrency: 64,
+            stuck_sweep_interval_ms: 5000,
+            stuck_after_ms: 60_000,
         }
     }
 }

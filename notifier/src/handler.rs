@@ -7,7 +7,7 @@ use chrono::Utc;
 use rand::Rng;
 use sea_orm::DatabaseConnection;
 use shared::messages::{NotifierMessage, SCHEMA_VERSION, Webhook};
-use shared::messaging::{Broker, Headers, Incoming, Outcome};
+use shared::messaging::{Broker, Headers, Incoming, Outcome, queue_delivery};
 
 use crate::delivery::{Sender, Verdict};
 use crate::policy::RetryPolicy;
@@ -124,18 +124,7 @@ impl State {
     /// Queues the order's next open notification, which waited for this one.
     async fn hand_on(&self, order_id: &str) -> anyhow::Result<()> {
         if let Some(next) = store::next_open(&self.db, order_id).await? {
-            let headers = Headers {
-                message_id: Some(next.id.clone()),
-                ..Default::default()
-            }
-            .with("order-id", order_id);
-            let body = serde_json::to_vec(&NotifierMessage::Deliver {
-                v: SCHEMA_VERSION,
-                notification: next,
-            })?;
-            self.broker
-                .publish_to(&self.broker.topology().notifier_queue(), &body, &headers)
-                .await?;
+            queue_delivery(&self.broker, &next, Headers::default()).await?;
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ mod delivery;
 mod handler;
 pub mod policy;
 mod store;
+mod sweep;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -84,9 +85,16 @@ impl Notifier {
         } = self;
         let probes = Probes {
             broker: broker.clone(),
-            db,
+            db: db.clone(),
         };
         let ops = telemetry::spawn_ops_server(listener, probes, shutdown.clone());
+        let sweeper = tokio::spawn(sweep::run(
+            db,
+            broker.clone(),
+            Duration::from_millis(config.stuck_sweep_interval_ms),
+            Duration::from_millis(config.stuck_after_ms),
+            shutdown.clone(),
+        ));
         shared::messaging::consume(
             broker.clone(),
             broker.topology().notifier_queue(),
@@ -99,6 +107,7 @@ impl Notifier {
             shutdown,
         )
         .await;
+        let _ = sweeper.await;
         broker.close().await;
         let _ = ops.await;
         tracing::info!("notifier stopped");

@@ -135,21 +135,50 @@ pub async fn record_attempt(
 }
 
 /// The order's first open notification, if it can be sent now: handed on after an earlier
-/// one of the order was delivered or died.
+/// one of the order was delivered or died. Marked queued (`published_at`) here, so the stuck
+/// sweep does not queue it too.
 pub async fn next_open(db: &DatabaseConnection, order_id: &str) -> Result<Option<Webhook>, DbErr> {
+    // One that is not due has its own retry already waiting in a delay queue.
     let row = db
         .query_one_raw(stmt(
-            "SELECT payload, (next_attempt_at IS NULL OR next_attempt_at <= now()) AS due FROM notifications \
-             WHERE order_id = $1 AND state IN ('pending', 'retrying') ORDER BY sequence LIMIT 1",
+            "UPDATE notifications SET published_at = now() WHERE id = \
+                 (SELECT id FROM notifications WHERE order_id = $1 AND state IN ('pending', 'retrying') \
+                  ORDER BY sequence LIMIT 1) \
+               AND (next_attempt_at IS NULL OR next_attempt_at <= now()) \
+             RETURNING payload",
             [order_id.into()],
         ))
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    if !row.try_get::<bool>("", "due")? {
-        // Its own retry is already waiting in a delay queue.
-        return Ok(None);
-    }
-    serde_json::from_value(row.try_get("", "payload")?)
-        .map(Some)
-        .map_err(|e| DbErr::Json(e.to_string()))
+    row.map(|row| payload(&row)).transpose()
+}
+
+/// Open notifications nothing has touched (claimed, attempted, queued) for `stuck_after`, that
+/// are first in their order and not leased; marked queued in the same statement, so
+/// notifiers sweeping at once take disjoint rows. Never-published rows are left to the
+/// worker's outbox sweep.
+pub async fn take_stuck(
+    db: &DatabaseConnection,
+    stuck_after: Duration,
+    limit: i64,
+) -> Result<Vec<Webhook>, DbErr> {
+    let rows = db
+        .query_all_raw(stmt(
+            "UPDATE notifications n SET published_at = now() FROM ( \
+                 SELECT o.id FROM notifications o \
+                 WHERE o.state IN ('pending', 'retrying') AND o.published_at IS NOT NULL \
+                   AND (o.lease_until IS NULL OR o.lease_until < now()) \
+                   AND GREATEST(o.updated_at, o.published_at, o.next_attempt_at) \
+                       < now() - make_interval(secs => $1) \
+                   AND NOT EXISTS (SELECT 1 FROM notifications e WHERE e.order_id = o.order_id \
+                                   AND e.sequence < o.sequence AND e.state IN ('pending', 'retrying')) \
+                 ORDER BY o.order_id, o.sequence LIMIT $2 FOR UPDATE SKIP LOCKED) s \
+             WHERE n.id = s.id RETURNING n.payload",
+            [stuck_after.as_secs_f64().into(), limit.into()],
+        ))
+        .await?;
+    rows.iter().map(payload).collect()
+}
+
+fn payload(row: &sea_orm::QueryResult) -> Result<Webhook, DbErr> {
+    serde_json::from_value(row.try_get("", "payload")?).map_err(|e| DbErr::Json(e.to_string()))
 }

@@ -6,8 +6,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::messages::{NotifierMessage, SCHEMA_VERSION, Webhook};
-use crate::messaging::{Broker, Headers};
+use crate::messages::Webhook;
+use crate::messaging::{Broker, Headers, queue_delivery};
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeadLetter {
@@ -70,7 +70,7 @@ pub async fn replay(
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "UPDATE notifications SET state = 'pending', first_attempt_at = NULL, next_attempt_at = NULL, \
-             lease_until = NULL, dead_at = NULL, updated_at = now() \
+             lease_until = NULL, dead_at = NULL, updated_at = now(), published_at = now() \
              WHERE state = 'dead' AND ($1::text IS NULL OR order_id = $1) RETURNING payload",
             [order.into()],
         ))
@@ -84,22 +84,9 @@ pub async fn replay(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     webhooks.sort_by(|a, b| (&a.order_id, a.sequence).cmp(&(&b.order_id, b.sequence)));
-    let queue = broker.topology().notifier_queue();
     for (i, webhook) in webhooks.iter().enumerate() {
-        let headers = Headers {
-            message_id: Some(webhook.id.clone()),
-            ..Default::default()
-        }
-        .with("order-id", webhook.order_id.clone())
-        .with("replayed", "true");
-        let message = NotifierMessage::Deliver {
-            v: SCHEMA_VERSION,
-            notification: webhook.clone(),
-        };
-        if let Err(e) = broker
-            .publish_to(&queue, &serde_json::to_vec(&message)?, &headers)
-            .await
-        {
+        let headers = Headers::default().with("replayed", "true");
+        if let Err(e) = queue_delivery(broker, webhook, headers).await {
             // Not queued: make the rest dead again, so they stay listed and can be replayed.
             let unqueued: Vec<String> = webhooks[i..].iter().map(|w| w.id.clone()).collect();
             db.execute_raw(Statement::from_sql_and_values(

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
-use shared::messages::{NotifierMessage, SCHEMA_VERSION, Webhook};
-use shared::messaging::{Broker, Headers, PublishError};
+use shared::messages::Webhook;
+use shared::messaging::{Broker, Headers, PublishError, queue_delivery};
 
 use crate::store::stmt;
 
@@ -26,19 +26,10 @@ async fn publish_one(
     correlation_id: Option<&str>,
 ) -> Result<(), OutboxError> {
     let headers = Headers {
-        message_id: Some(webhook.id.clone()),
         correlation_id: correlation_id.map(str::to_owned),
-        extra: Vec::new(),
-    }
-    .with("order-id", webhook.order_id.clone());
-    let body = serde_json::to_vec(&NotifierMessage::Deliver {
-        v: SCHEMA_VERSION,
-        notification: webhook.clone(),
-    })?;
-    broker
-        .publish_to(&broker.topology().notifier_queue(), &body, &headers)
-        .await?;
-    Ok(())
+        ..Headers::default()
+    };
+    Ok(queue_delivery(broker, webhook, headers).await?)
 }
 
 /// Publishes the webhooks a committed transaction produced, then marks them published.

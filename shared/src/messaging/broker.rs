@@ -25,6 +25,8 @@ pub enum PublishError {
     Timeout(Duration),
     #[error("amqp error: {0}")]
     Amqp(#[from] lapin::Error),
+    #[error("message could not be encoded: {0}")]
+    Encode(String),
 }
 
 /// Metadata that follows a message from ingress through worker to notifier, so one order can

@@ -3,8 +3,10 @@
 
 mod broker;
 mod consumer;
+mod deliveries;
 mod topology;
 
 pub use broker::{Broker, Headers, PublishError};
 pub use consumer::{Incoming, Outcome, consume};
+pub use deliveries::queue_delivery;
 pub use topology::{DELAY_TIERS_MS, Topology, delay_tier_ms};

@@ -236,6 +236,11 @@ pub async fn wait_command(env: &TestEnv, id: uuid::Uuid) -> (String, Option<serd
 pub async fn drive(env: &TestEnv, order_id: &str, path: &[Change]) {
     send(env, &created(&format!("evt-{order_id}"), order_id)).await;
     wait_for_status(env, order_id, "pending", 1).await;
+    apply(env, order_id, path).await;
+}
+
+/// Applies staff changes to an existing order, each confirmed applied.
+pub async fn apply(env: &TestEnv, order_id: &str, path: &[Change]) {
     for change in path {
         let (id, msg) = command(order_id, change.clone());
         send(env, &msg).await;

@@ -395,3 +395,55 @@ async fn a_dead_notification_does_not_hold_back_later_ones() {
     p.stop().await;
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_notification_whose_message_was_lost_is_queued_again_and_releases_its_order() {
+    let env = TestEnv::new().await;
+    let worker = env.start_worker(|_| {}).await;
+    let order_id = unique_order_id();
+    drive(&env, &order_id, &[Change::Accept { prep_minutes: None }]).await;
+    // The acceptance's message is lost (as when the broker dead-letters it at its delivery
+    // limit, or a replay crashes before queuing): the row stays pending with no message.
+    let queue = env.topology().notifier_queue();
+    wait_until(
+        "the acceptance to be queued",
+        Duration::from_secs(10),
+        || async { (queue_depth(&env, &queue).await == 1).then_some(()) },
+    )
+    .await;
+    let lost = drain(&env, &queue).await;
+    assert_eq!(lost.len(), 1);
+    // The completion is queued normally, but must wait for the acceptance (per-order order).
+    apply(&env, &order_id, &[Change::Complete]).await;
+
+    let receiver = Receiver::new(Some(WEBHOOK_SECRET)).expect("receiver");
+    let (addr, _) = receiver
+        .serve(([127, 0, 0, 1], 0).into())
+        .await
+        .expect("serve receiver");
+    let notifier = env
+        .start_notifier(&format!("http://{addr}/webhooks"), WEBHOOK_SECRET, |c| {
+            c.stuck_sweep_interval_ms = 100;
+            c.stuck_after_ms = 1000;
+        })
+        .await;
+    wait_state(&env, &order_id, 3, "delivered").await;
+    let (state, attempts, _) = notification_row(&env, &order_id, 2).await;
+    assert_eq!((state.as_str(), attempts), ("delivered", 1));
+    let got: Vec<(i64, String)> = receiver
+        .delivered_for(&order_id)
+        .iter()
+        .map(|r| (r.sequence(), r.kind().to_owned()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, "preparation_accepted".to_owned()),
+            (3, "preparation_done".to_owned())
+        ],
+        "each once, in order"
+    );
+    notifier.stop().await.expect("notifier stops cleanly");
+    worker.stop().await.expect("worker stops cleanly");
+    env.cleanup().await;
+}
