@@ -1,14 +1,9 @@
-//! The API's order shape (CONTRACT §3), assembled from the database entities. Kept apart from
-//! the entities so the storage can change without changing what clients see.
-
-use std::collections::HashMap;
+//! The API's order shape (CONTRACT §3), read from the database. Kept apart from the entities
+//! so the storage can change without changing what clients see.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
-use serde::Serialize;
-use shared::db::entities::{notifications, order_history, orders, refused_events};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement};
+use serde::{Deserialize, Serialize};
 use shared::domain::{Customer, Item, OrderDetails, OrderStatus};
 use utoipa::ToSchema;
 
@@ -31,7 +26,7 @@ pub struct OrderView {
     pub refused_events: Vec<RefusedEvent>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HistoryEntry {
     pub sequence: i32,
     pub event: String,
@@ -43,7 +38,7 @@ pub struct HistoryEntry {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NotificationView {
     pub id: String,
     #[serde(rename = "type")]
@@ -57,7 +52,7 @@ pub struct NotificationView {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RefusedEvent {
     pub event: String,
     pub event_id: String,
@@ -65,109 +60,64 @@ pub struct RefusedEvent {
     pub reason: String,
 }
 
-fn group<T, K: std::hash::Hash + Eq>(items: Vec<T>, key: impl Fn(&T) -> K) -> HashMap<K, Vec<T>> {
-    let mut map: HashMap<K, Vec<T>> = HashMap::new();
-    for item in items {
-        map.entry(key(&item)).or_default().push(item);
-    }
-    map
+/// Every view in one round trip: the order row with its history, webhooks and refused events
+/// aggregated as JSON arrays beside it. A staff PATCH answers with this view, so it is on the
+/// hot path; four queries per view cost Postgres more than the transition itself.
+const VIEW_SELECT: &str = "SELECT o.id, o.seq, o.status, o.version, o.details, o.estimated_ready_at, \
+        o.created_at, o.updated_at, \
+        COALESCE((SELECT json_agg(json_build_object('sequence', h.sequence, 'event', h.event, \
+                      'from', h.from_status, 'to', h.to_status, 'actor', h.actor, 'at', h.at, \
+                      'reason', h.reason) ORDER BY h.sequence) \
+                  FROM order_history h WHERE h.order_id = o.id), '[]') AS history, \
+        COALESCE((SELECT json_agg(json_build_object('id', n.id, 'type', n.type, 'sequence', n.sequence, \
+                      'state', n.state, 'attempts', n.attempts, 'last_status_code', n.last_status_code, \
+                      'last_error', n.last_error, 'delivered_at', n.delivered_at) ORDER BY n.sequence) \
+                  FROM notifications n WHERE n.order_id = o.id), '[]') AS notifications, \
+        COALESCE((SELECT json_agg(json_build_object('event', r.event, 'event_id', r.event_id, \
+                      'at', r.at, 'reason', r.reason) ORDER BY r.id) \
+                  FROM refused_events r WHERE r.order_id = o.id), '[]') AS refused_events \
+    FROM orders o";
+
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &QueryResult,
+    column: &str,
+) -> Result<T, DbErr> {
+    serde_json::from_value(row.try_get("", column)?)
+        .map_err(|e| DbErr::Json(format!("{column}: {e}")))
 }
 
-/// Builds full views for a page of orders with three more queries, whatever the page size.
-pub async fn assemble(
-    db: &DatabaseConnection,
-    rows: Vec<orders::Model>,
-) -> Result<Vec<OrderView>, DbErr> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let history = order_history::Entity::find()
-        .filter(order_history::Column::OrderId.is_in(ids.clone()))
-        .order_by_asc(order_history::Column::Sequence)
-        .all(db)
-        .await?;
-    let notes = notifications::Entity::find()
-        .filter(notifications::Column::OrderId.is_in(ids.clone()))
-        .order_by_asc(notifications::Column::Sequence)
-        .all(db)
-        .await?;
-    let refused = refused_events::Entity::find()
-        .filter(refused_events::Column::OrderId.is_in(ids))
-        .order_by_asc(refused_events::Column::Id)
-        .all(db)
-        .await?;
-    let mut history = group(history, |h| h.order_id.clone());
-    let mut notes = group(notes, |n| n.order_id.clone());
-    let mut refused = group(refused, |r| r.order_id.clone());
-    rows.into_iter()
-        .map(|row| {
-            let details: OrderDetails =
-                serde_json::from_value(row.details).map_err(|e| DbErr::Json(e.to_string()))?;
-            let status = row.status.parse().map_err(DbErr::Type)?;
-            Ok(OrderView {
-                status,
-                version: row.version,
-                customer: details.customer,
-                items: details.items,
-                total_cents: details.total_cents.cents(),
-                currency: details.currency.to_string(),
-                notes: details.notes,
-                placed_at: details.placed_at,
-                estimated_ready_at: row.estimated_ready_at,
-                created_at: row.created_at,
-                updated_at: row.updated_at,
-                history: history
-                    .remove(&row.id)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|h| HistoryEntry {
-                        sequence: h.sequence,
-                        event: h.event,
-                        from: h.from_status,
-                        to: h.to_status,
-                        actor: h.actor,
-                        at: h.at,
-                        reason: h.reason,
-                    })
-                    .collect(),
-                notifications: notes
-                    .remove(&row.id)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|n| NotificationView {
-                        id: n.id,
-                        kind: n.kind,
-                        sequence: n.sequence,
-                        state: n.state,
-                        attempts: n.attempts,
-                        last_status_code: n.last_status_code,
-                        last_error: n.last_error,
-                        delivered_at: n.delivered_at,
-                    })
-                    .collect(),
-                refused_events: refused
-                    .remove(&row.id)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|r| RefusedEvent {
-                        event: r.event,
-                        event_id: r.event_id,
-                        at: r.at,
-                        reason: r.reason,
-                    })
-                    .collect(),
-                id: row.id,
-            })
-        })
-        .collect()
+fn view(row: &QueryResult) -> Result<OrderView, DbErr> {
+    let details: OrderDetails = json_column(row, "details")?;
+    let status: String = row.try_get("", "status")?;
+    Ok(OrderView {
+        id: row.try_get("", "id")?,
+        status: status.parse().map_err(DbErr::Type)?,
+        version: row.try_get("", "version")?,
+        customer: details.customer,
+        items: details.items,
+        total_cents: details.total_cents.cents(),
+        currency: details.currency.to_string(),
+        notes: details.notes,
+        placed_at: details.placed_at,
+        estimated_ready_at: row.try_get("", "estimated_ready_at")?,
+        created_at: row.try_get("", "created_at")?,
+        updated_at: row.try_get("", "updated_at")?,
+        history: json_column(row, "history")?,
+        notifications: json_column(row, "notifications")?,
+        refused_events: json_column(row, "refused_events")?,
+    })
 }
 
 pub async fn find(db: &DatabaseConnection, id: &str) -> Result<Option<OrderView>, DbErr> {
-    let Some(row) = orders::Entity::find_by_id(id.to_owned()).one(db).await? else {
-        return Ok(None);
-    };
-    Ok(assemble(db, vec![row]).await?.pop())
+    db.query_one_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!("{VIEW_SELECT} WHERE o.id = $1"),
+        [id.into()],
+    ))
+    .await?
+    .as_ref()
+    .map(view)
+    .transpose()
 }
 
 /// A page of orders, newest first, after the cursor's position (`seq` is assigned at insert,
@@ -178,22 +128,27 @@ pub async fn page(
     limit: u64,
     before_seq: Option<i64>,
 ) -> Result<(Vec<OrderView>, Option<i64>), DbErr> {
-    let mut query = orders::Entity::find()
-        .order_by_desc(orders::Column::Seq)
-        .limit(limit + 1);
-    if let Some(status) = status {
-        query = query.filter(orders::Column::Status.eq(status.as_str()));
-    }
-    if let Some(seq) = before_seq {
-        query = query.filter(orders::Column::Seq.lt(seq));
-    }
-    let mut rows = query.all(db).await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next = if more {
-        rows.last().map(|r| r.seq)
-    } else {
-        None
+    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            format!(
+                "{VIEW_SELECT} WHERE ($1::text IS NULL OR o.status = $1) \
+                 AND ($2::bigint IS NULL OR o.seq < $2) ORDER BY o.seq DESC LIMIT $3"
+            ),
+            [
+                status.map(|s| s.as_str().to_owned()).into(),
+                before_seq.into(),
+                fetch.into(),
+            ],
+        ))
+        .await?;
+    let keep = usize::try_from(limit).unwrap_or(usize::MAX);
+    // The cursor is the last returned order's `seq`, given only when another row exists.
+    let next = match keep.checked_sub(1).and_then(|last| rows.get(last)) {
+        Some(last) if rows.len() > keep => Some(last.try_get::<i64>("", "seq")?),
+        _ => None,
     };
-    Ok((assemble(db, rows).await?, next))
+    let views = rows.iter().take(keep).map(view).collect::<Result<_, _>>()?;
+    Ok((views, next))
 }
