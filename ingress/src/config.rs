@@ -28,6 +28,9 @@ pub struct Config {
     /// The workers' acceptance deadline; the console highlights pending orders close to it.
     #[arg(long, env = "ACCEPT_DEADLINE_SECS", default_value_t = 600)]
     pub accept_deadline_secs: u64,
+    /// API requests served at once; more are refused with 503 and Retry-After, not queued.
+    #[arg(long, env = "INGRESS_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub max_in_flight: usize,
 }
 
 impl Config {
@@ -40,6 +43,7 @@ impl Config {
             allow_anonymous_staff: false,
             command_wait_ms: 5000,
             accept_deadline_secs: 600,
+            max_in_flight: 1024,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! put on RabbitMQ (answered only after the broker confirmed them), and order queries are
 //! answered from Postgres.
 
+mod admission;
 mod auth;
 mod body;
 mod config;
@@ -37,6 +38,7 @@ pub use config::Config;
 pub use openapi::ApiDoc;
 pub use views::OrderView;
 
+use crate::admission::Admission;
 use crate::auth::StaffTokens;
 use crate::error::ApiError;
 use crate::waiters::Waiters;
@@ -56,6 +58,7 @@ pub struct Inner {
     command_wait: Duration,
     accept_deadline_secs: u64,
     probes: Probes,
+    admission: Admission,
 }
 
 impl std::ops::Deref for AppState {
@@ -75,6 +78,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/commands/{command_id}", get(staff::get_command))
         .route("/ops/dead-letters", get(ops::list_dead_letters))
         .route("/ops/dead-letters/replay", post(ops::replay_dead_letters))
+        // Only the routes above count towards the in-flight limit.
+        .route_layer(middleware::from_fn_with_state(state.admission.clone(), admission::admit))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -176,6 +181,7 @@ impl Ingress {
                 command_wait: Duration::from_millis(config.command_wait_ms),
                 accept_deadline_secs: config.accept_deadline_secs,
                 probes,
+                admission: Admission::new(config.max_in_flight),
             }),
         };
         Ok(Self { state, listener })

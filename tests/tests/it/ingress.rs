@@ -789,3 +789,61 @@ async fn the_openapi_document_describes_every_route() {
     ingress.stop().await.expect("clean stop");
     env.cleanup().await;
 }
+
+#[tokio::test]
+async fn past_its_in_flight_limit_ingress_refuses_at_once_and_queues_nothing() {
+    let env = TestEnv::new().await;
+    let ingress = env
+        .start_ingress(|c| {
+            c.max_in_flight = 1;
+            c.command_wait_ms = 2000;
+        })
+        .await;
+    let api = Api::new(&ingress, None);
+    // No worker: this PATCH holds the one slot while it waits for an outcome.
+    let waiting = tokio::spawn({
+        let api = Api::new(&ingress, None);
+        async move { api.patch("ORD-held", json!({"status": "completed"})).await }
+    });
+    let worker_queue = env.topology().worker_queue();
+    wait_until(
+        "the held PATCH to be queued",
+        Duration::from_secs(10),
+        || async { (queue_depth(&env, &worker_queue).await == 1).then_some(()) },
+    )
+    .await;
+
+    let (s, body, headers) = api
+        .patch("ORD-refused", json!({"status": "completed"}))
+        .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_error(&body, "unavailable");
+    assert!(headers.contains_key("retry-after"));
+    let refused = api
+        .kyte
+        .order_created("evt_refused", &order_json("ORD-refused-kyte"))
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Probes are not counted: an overloaded ingress still answers them.
+    let health = reqwest::get(format!("{}/healthz", ingress.url()))
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(
+        queue_depth(&env, &worker_queue).await,
+        1,
+        "nothing refused was queued"
+    );
+
+    let (s, _, _) = waiting.await.expect("held PATCH");
+    assert_eq!(s, StatusCode::ACCEPTED, "the held PATCH ran out its wait");
+    let (s, _) = api.get("/api/orders/ORD-held/").await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "a slot is free again once it is answered"
+    );
+    ingress.stop().await.expect("clean stop");
+    env.cleanup().await;
+}
