@@ -27,13 +27,7 @@ pub async fn run(
     stuck_after: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.cancelled() => return,
-        }
+    shared::periodic::every(interval, shutdown, || async {
         match requeue_stuck(&db, &broker, stuck_after).await {
             Ok(0) => {}
             Ok(n) => {
@@ -42,7 +36,8 @@ pub async fn run(
             }
             Err(e) => tracing::warn!(error = %e, "stuck-notification sweep failed"),
         }
-    }
+    })
+    .await;
 }
 
 /// Queues open notifications untouched for `stuck_after`. Returns how many it queued.

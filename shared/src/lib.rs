@@ -7,5 +7,6 @@ pub mod dead_letters;
 pub mod domain;
 pub mod messages;
 pub mod messaging;
+pub mod periodic;
 pub mod signing;
 pub mod telemetry;

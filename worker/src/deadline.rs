@@ -20,13 +20,7 @@ pub async fn run_sweeps(
     outbox_grace: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.cancelled() => return,
-        }
+    shared::periodic::every(interval, shutdown, || async {
         if let Err(e) = sweep_deadlines(&db, &broker, deadline).await {
             tracing::warn!(error = %e, "acceptance-deadline sweep failed");
         }
@@ -38,7 +32,8 @@ pub async fn run_sweeps(
             ),
             Err(e) => tracing::warn!(error = %e, "outbox sweep failed"),
         }
-    }
+    })
+    .await;
 }
 
 async fn sweep_deadlines(
