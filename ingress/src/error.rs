@@ -81,6 +81,10 @@ impl From<ValidationError> for ApiError {
 
 impl From<PublishError> for ApiError {
     fn from(e: PublishError) -> Self {
+        // Trying again would not help a message that cannot be encoded.
+        if let PublishError::Encode(_) = e {
+            return Self::internal(e);
+        }
         tracing::warn!(error = %e, "broker did not confirm");
         Self::unavailable("the message broker could not confirm the message; try again shortly")
     }

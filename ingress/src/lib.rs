@@ -10,6 +10,7 @@ mod console;
 mod error;
 mod openapi;
 mod publish;
+mod request_id;
 mod routes;
 mod views;
 mod waiters;
@@ -107,6 +108,7 @@ pub fn router(state: AppState) -> Router {
                 .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(middleware::map_request(request_id::drop_unusable))
 }
 
 /// No request lives longer than this; every step inside has its own, shorter bound (publish

@@ -44,11 +44,17 @@ impl Headers {
         self
     }
 
-    fn to_properties(&self) -> BasicProperties {
+    /// The AMQP properties; ids longer than AMQP's 255-byte short string are refused rather
+    /// than left to panic inside the client library.
+    fn to_properties(&self) -> Result<BasicProperties, PublishError> {
+        let short = |what: &str, id: &str| {
+            ShortString::try_new(id)
+                .map_err(|_| PublishError::Encode(format!("{what} is longer than 255 bytes")))
+        };
         let mut table = FieldTable::default();
         for (k, v) in &self.extra {
             table.insert(
-                k.as_str().into(),
+                short("a header name", k)?,
                 AMQPValue::LongString(LongString::from(v.as_bytes().to_vec())),
             );
         }
@@ -57,12 +63,12 @@ impl Headers {
             .with_content_type("application/json".into())
             .with_headers(table);
         if let Some(id) = &self.message_id {
-            props = props.with_message_id(ShortString::from(id.as_str()));
+            props = props.with_message_id(short("the message id", id)?);
         }
         if let Some(id) = &self.correlation_id {
-            props = props.with_correlation_id(ShortString::from(id.as_str()));
+            props = props.with_correlation_id(short("the correlation id", id)?);
         }
-        props
+        Ok(props)
     }
 }
 
@@ -194,6 +200,7 @@ impl Broker {
         headers: &Headers,
     ) -> Result<(), PublishError> {
         let attempt = async {
+            let properties = headers.to_properties()?;
             let session = self.session().await?;
             let confirm = session
                 .channel
@@ -205,7 +212,7 @@ impl Broker {
                         ..Default::default()
                     },
                     body,
-                    headers.to_properties(),
+                    properties,
                 )
                 .await?
                 .await?;
@@ -288,6 +295,27 @@ impl Broker {
             .take();
         if let Some(s) = session {
             let _ = s.connection.close(200, "shutting down".into()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_past_amqps_short_string_are_refused_not_panicked_on() {
+        let with_ids = |message: usize, correlation: usize| Headers {
+            message_id: Some("m".repeat(message)),
+            correlation_id: Some("c".repeat(correlation)),
+            extra: vec![("request-id".into(), "r".repeat(10_000))],
+        };
+        assert!(with_ids(255, 255).to_properties().is_ok());
+        for headers in [with_ids(256, 1), with_ids(1, 256)] {
+            assert!(matches!(
+                headers.to_properties(),
+                Err(PublishError::Encode(_))
+            ));
         }
     }
 }

@@ -137,6 +137,53 @@ async fn a_kyte_event_is_answered_202_only_once_it_is_on_the_queue() {
 }
 
 #[tokio::test]
+async fn a_plain_request_id_travels_along_and_an_unusable_one_is_replaced() {
+    let env = TestEnv::new().await;
+    let ingress = env.start_ingress(|_| {}).await;
+    let http = reqwest::Client::new();
+    let long = "r".repeat(2000);
+    // (the client's x-request-id, whether it is kept)
+    let cases = [
+        ("req-42.retry:1", true),
+        (long.as_str(), false),
+        ("a b", false),
+        ("\"}, \"injected\": \"1", false),
+    ];
+    for (i, (sent, kept)) in cases.iter().enumerate() {
+        let body = json!({"event_id": format!("evt_rid_{i}"), "type": "order_created",
+                          "order": order_json(&unique_order_id())});
+        let res = http
+            .post(format!("{}/kyte/events", ingress.url()))
+            .header("x-request-id", *sent)
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        let echoed = header_of(&res, "x-request-id").expect("an x-request-id answered");
+        let queued = drain(&env, &env.topology().worker_queue()).await;
+        assert_eq!(queued.len(), 1);
+        let carried = header(&queued[0].2, "request-id").expect("request-id header");
+        assert_eq!(echoed, carried, "the answered id is the one carried on");
+        if *kept {
+            assert_eq!(&echoed, sent);
+        } else {
+            assert_ne!(&echoed, sent);
+            assert!(
+                uuid::Uuid::parse_str(&echoed).is_ok(),
+                "a fresh UUID: {echoed}"
+            );
+        }
+    }
+    ingress.stop().await.expect("clean stop");
+    env.cleanup().await;
+}
+
+fn header_of(res: &reqwest::Response, name: &str) -> Option<String> {
+    Some(res.headers().get(name)?.to_str().ok()?.to_owned())
+}
+
+#[tokio::test]
 async fn kyte_requests_need_a_valid_fresh_signature_when_a_secret_is_set() {
     let env = TestEnv::new().await;
     let ingress = env
