@@ -228,9 +228,6 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
     } else {
         Reply::status(401)
     };
-    if !reply.delay.is_zero() {
-        tokio::time::sleep(reply.delay).await;
-    }
     let record = Received {
         webhook_id: header("webhook-id"),
         timestamp: header("webhook-timestamp"),
@@ -257,6 +254,12 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
         .unwrap_or_else(PoisonError::into_inner)
         .push(record);
     receiver.inner.arrived.notify_waiters();
+    // Recorded on arrival, before the scripted latency: a real Kyte acts on a webhook before it
+    // answers, so one whose sender dies while waiting for the answer still counts as received,
+    // and its re-send as a duplicate.
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     let mut response =
         (status, Json(serde_json::json!({"ok": status.is_success()}))).into_response();
