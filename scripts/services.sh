@@ -56,6 +56,7 @@ services_init() {
   _as_root chown postgres:postgres "$dir/pg" "$dir/pgsock"
   _as_root runuser -u postgres -- "$pg/initdb" -D "$dir/pg/data" -U postgres -A trust >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log"; return 1; }
+  _pg_tls_init "$dir/pgtls" || return 1
   _as_root mkdir -p "$dir/rabbit"
   cat >"$dir/rabbit/rabbitmq.conf" <<CONF
 listeners.tcp.default = 127.0.0.1:$KYTE_AMQP_PORT
@@ -66,14 +67,36 @@ CONF
   _as_root chown -R rabbitmq:rabbitmq "$dir/rabbit"
 }
 
+# TLS for Postgres, as managed databases require it: a private CA and a server certificate for
+# 127.0.0.1 and localhost, so `sslmode=require` and `sslmode=verify-full` can both be tested.
+_pg_tls_init() {
+  local tls="$1"
+  _as_root mkdir -p "$tls"
+  {
+    _as_root openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=kyte-relay test CA" \
+      -keyout "$tls/ca.key" -out "$tls/ca.crt" &&
+      _as_root openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$tls/server.key" -out "$tls/server.csr" &&
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' | _as_root tee "$tls/san.ext" >/dev/null &&
+      _as_root openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+        -CAcreateserial -days 30 -extfile "$tls/san.ext" -out "$tls/server.crt"
+  } >"$tls.log" 2>&1 || { cat "$tls.log"; return 1; }
+  # Postgres refuses a key that others can read.
+  _as_root chown postgres:postgres "$tls/server.key" "$tls/server.crt"
+  _as_root chmod 600 "$tls/server.key"
+  _as_root chmod 644 "$tls/ca.crt"
+}
+
 # Starts (or restarts, keeping its data) the Postgres of KYTE_SERVICES_DIR.
 pg_start() {
   local dir="$KYTE_SERVICES_DIR" pg
   pg="$(_pg_bin)"
   _as_root runuser -u postgres -- "$pg/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/postgres.log" -w -t 60 start \
-    -o "-p $KYTE_PG_PORT -k $dir/pgsock -c listen_addresses=127.0.0.1 -c max_connections=600 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-p $KYTE_PG_PORT -k $dir/pgsock -c listen_addresses=127.0.0.1 -c max_connections=600 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c ssl=on -c ssl_cert_file=$dir/pgtls/server.crt -c ssl_key_file=$dir/pgtls/server.key" \
     >/dev/null || { cat "$dir/pg/postgres.log"; return 1; }
   export DATABASE_URL="postgres://postgres@127.0.0.1:$KYTE_PG_PORT/postgres"
+  # The CA that signed the server's certificate (for `sslmode=verify-full&sslrootcert=…`).
+  export KYTE_PG_CA="$dir/pgtls/ca.crt"
 }
 
 pg_stop() {
