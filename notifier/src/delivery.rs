@@ -45,6 +45,40 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
+/// The characters of Kyte's answer kept with each attempt.
+const EXCERPT_CHARS: usize = 200;
+
+/// The start of Kyte's answer, enough for the excerpt: the rest is never read, so a huge or
+/// endless body costs the notifier a few bytes of memory, not all of it.
+async fn head(mut response: reqwest::Response) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    while bytes.len() < EXCERPT_CHARS * 4 + 4 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    bytes
+}
+
+/// What is stored of an answer: its first characters, read as UTF-8 leniently, control
+/// characters but newlines and tabs replaced (Postgres cannot store a NUL, and an operator
+/// reads this in a terminal).
+fn excerpt(bytes: &[u8]) -> Option<String> {
+    let text: String = String::from_utf8_lossy(bytes)
+        .chars()
+        .take(EXCERPT_CHARS)
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                char::REPLACEMENT_CHARACTER
+            } else {
+                c
+            }
+        })
+        .collect();
+    (!text.is_empty()).then_some(text)
+}
+
 pub struct Sender {
     client: reqwest::Client,
     url: String,
@@ -111,14 +145,13 @@ impl Sender {
             Ok(response) => {
                 let status = response.status();
                 let retry_after = retry_after(response.headers());
-                let text = response.text().await.unwrap_or_default();
-                let excerpt: String = text.chars().take(200).collect();
+                let excerpt = excerpt(&head(response).await);
                 let verdict = classify(status);
                 Attempt {
                     status: Some(status.as_u16()),
                     error: (verdict != Verdict::Delivered).then(|| format!("HTTP {status}")),
                     duration: started.elapsed(),
-                    excerpt: (!excerpt.is_empty()).then_some(excerpt),
+                    excerpt,
                     retry_after,
                     verdict,
                 }
@@ -130,6 +163,20 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_excerpt_is_short_printable_and_storable() {
+        assert_eq!(excerpt(b""), None);
+        assert_eq!(excerpt(b"ok\n").as_deref(), Some("ok\n"));
+        assert_eq!(
+            excerpt(b"a\0b\x1b[31m\xff").as_deref(),
+            Some("a\u{fffd}b\u{fffd}[31m\u{fffd}")
+        );
+        let long = "é".repeat(500);
+        let kept = excerpt(long.as_bytes()).unwrap_or_default();
+        assert_eq!(kept.chars().count(), EXCERPT_CHARS);
+        assert!(kept.chars().all(|c| c == 'é'));
+    }
 
     #[test]
     fn statuses_are_classified_as_the_contract_says() {

@@ -59,6 +59,10 @@ impl State {
         let _enter = span.enter();
         let applied = match apply_message(&self.db, &msg).await {
             Ok(a) => a,
+            Err(e) if shared::db::refuses_the_data(&e) => {
+                tracing::error!(error = %e, "the database refuses this message's data");
+                return Outcome::DeadLetter(format!("the database refuses its data: {e}"));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "transaction failed; retrying later");
                 return Outcome::Retry(backoff(incoming.retries));

@@ -6,7 +6,8 @@ mod migration;
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr,
+    TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -26,6 +27,19 @@ pub fn with_database(url: &str, name: &str) -> String {
         || format!("{base}/{name}"),
         |q| format!("{base}/{name}?{q}"),
     )
+}
+
+/// Whether Postgres refused the data itself (SQLSTATE class 22, "data exception": a NUL in a
+/// text, a number out of range): unlike a lost connection or a lock time-out, trying the same
+/// message again can only fail the same way, so its handler gives it up instead.
+pub fn refuses_the_data(error: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = error
+    else {
+        return false;
+    };
+    e.as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code.starts_with("22"))
 }
 
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {

@@ -11,6 +11,7 @@ use kyte_relay_tests::harness::{TestEnv, wait_until};
 use serde_json::json;
 use shared::domain::Change;
 use shared::messages::WorkerMessage;
+use shared::messaging::Topology;
 
 use crate::helpers::*;
 
@@ -232,6 +233,53 @@ async fn duplicate_events_and_commands_apply_once() {
     );
     assert_eq!(history(&env, &order_id).await.len(), 3);
     assert_eq!(notifications(&env, &order_id).await.len(), 2);
+    worker.stop().await.expect("clean stop");
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_message_postgres_refuses_is_dead_lettered_and_its_order_goes_on() {
+    let env = TestEnv::new().await;
+    let worker = env.start_worker(|_| {}).await;
+    let order_id = unique_order_id();
+    send(&env, &created("evt-nul-create", &order_id)).await;
+    // Ingress refuses a NUL in a reason; a message carrying one anyway (an older producer, a
+    // hand-published one) can never be stored, so retrying it would loop for ever.
+    let (nul, nul_msg) = command(
+        &order_id,
+        Change::Reject {
+            reason: Some("out\u{0}of stock".into()),
+        },
+    );
+    send(&env, &nul_msg).await;
+    let dead_queue = Topology::dead_queue(&env.topology().worker_queue());
+    let dead = wait_until(
+        "the refused message in the dead-letter queue",
+        Duration::from_secs(15),
+        || async {
+            let msgs = drain(&env, &dead_queue).await;
+            (!msgs.is_empty()).then_some(msgs)
+        },
+    )
+    .await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0.as_deref(), Some(nul_msg.dedup_key().as_str()));
+    let reason = header(&dead[0].2, "x-dead-reason").expect("reason header");
+    assert!(reason.contains("refuses its data"), "{reason}");
+    // Nothing of it was applied, and the order's next command is.
+    let (next, next_msg) = command(&order_id, accept());
+    send(&env, &next_msg).await;
+    assert_eq!(wait_command(&env, next).await.0, "applied");
+    assert_eq!(
+        order_state(&env, &order_id).await,
+        Some(("accepted".into(), 2))
+    );
+    assert_eq!(history(&env, &order_id).await.len(), 2);
+    assert_eq!(
+        command_status(&env, nul).await,
+        None,
+        "no outcome recorded for it"
+    );
     worker.stop().await.expect("clean stop");
     env.cleanup().await;
 }
