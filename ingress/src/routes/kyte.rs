@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use shared::domain::{EventId, OrderId, OrderInput};
+use shared::domain::{EventId, OrderId, OrderInput, reason, timestamp};
 use shared::messages::{OrderCancelled, OrderCreated, SCHEMA_VERSION, WorkerMessage};
 use utoipa::ToSchema;
 
@@ -23,6 +23,7 @@ pub struct KyteEvent {
     pub event_id: String,
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(default, deserialize_with = "timestamp::optional_rfc3339")]
     pub occurred_at: Option<DateTime<Utc>>,
     pub order: Option<OrderInput>,
     pub order_id: Option<String>,
@@ -37,16 +38,18 @@ pub enum KyteEventSchema {
     OrderCreated {
         #[schema(example = "evt_7f3a", pattern = "^[ -~]{1,128}$")]
         event_id: String,
+        #[schema(schema_with = timestamp::optional_schema)]
         occurred_at: Option<DateTime<Utc>>,
         order: OrderInput,
     },
     OrderCancelled {
         #[schema(example = "evt_7f3b", pattern = "^[ -~]{1,128}$")]
         event_id: String,
+        #[schema(schema_with = timestamp::optional_schema)]
         occurred_at: Option<DateTime<Utc>>,
         #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
         order_id: String,
-        #[schema(max_length = 200)]
+        #[schema(max_length = 200, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
         reason: Option<String>,
     },
 }
@@ -66,17 +69,6 @@ fn queued(event_id: &EventId) -> (StatusCode, Json<Queued>) {
             status: "queued".into(),
         }),
     )
-}
-
-fn reason(value: Option<String>) -> ApiResult<Option<String>> {
-    match value {
-        Some(r) if r.chars().count() > 200 => Err(ApiError::bad_request(
-            "validation_failed",
-            "reason: at most 200 characters",
-        )
-        .field("reason")),
-        other => Ok(other),
-    }
 }
 
 fn created(
@@ -227,7 +219,7 @@ pub struct CancelQuery {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CancelBody {
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
     pub reason: Option<String>,
 }
 

@@ -6,7 +6,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use shared::dead_letters::{self, DeadLetter, Scope};
+use shared::domain::OrderId;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use crate::AppState;
 use crate::auth::Staff;
@@ -53,12 +55,51 @@ pub async fn list_dead_letters(
     Ok(Json(DeadLetterList { dead_letters }))
 }
 
-/// Which dead letters to replay: one order's, or all.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Which dead letters to replay, as the handler reads it, so each fault is named.
+#[derive(Debug, Deserialize)]
 pub struct ReplayRequest {
     pub order_id: Option<String>,
     #[serde(default)]
     pub all: bool,
+}
+
+/// Which dead letters to replay, as the OpenAPI document describes it: one order's, or all.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ReplayRequestSchema {
+    Order {
+        #[schema(example = "ORD-1760987170-4531", pattern = "^[A-Za-z0-9_-]{1,64}$")]
+        order_id: String,
+        #[schema(schema_with = only_false)]
+        all: Option<bool>,
+    },
+    All {
+        #[schema(schema_with = only_true)]
+        all: bool,
+        #[schema(schema_with = only_null)]
+        order_id: Option<String>,
+    },
+}
+
+/// The handler refuses an ambiguous request (an order and `all: true`, or neither), so each
+/// branch of the document admits only the values that make it unambiguous.
+fn only_true() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([true]))
+        .build()
+}
+
+fn only_false() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([false]))
+        .build()
+}
+
+fn only_null() -> Object {
+    ObjectBuilder::new().schema_type(Type::Null).build()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -67,7 +108,7 @@ pub struct Replayed {
 }
 
 /// Queue dead notifications again, keeping their ids.
-#[utoipa::path(post, path = "/ops/dead-letters/replay", tag = "ops", request_body = ReplayRequest, security(("staff_token" = [])),
+#[utoipa::path(post, path = "/ops/dead-letters/replay", tag = "ops", request_body = ReplayRequestSchema, security(("staff_token" = [])),
     responses((status = 202, body = Replayed), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 415, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn replay_dead_letters(
     State(state): State<AppState>,
@@ -78,7 +119,14 @@ pub async fn replay_dead_letters(
     let bytes = body::read(&headers, body, false).await?;
     let request: ReplayRequest = body::parse(&bytes)?;
     let scope = match (request.order_id, request.all) {
-        (Some(order), false) => Scope::Order(order),
+        (Some(order), false) => Scope::Order(
+            OrderId::parse(&order)
+                .map_err(|e| {
+                    ApiError::bad_request("validation_failed", format!("order_id {}", e.message))
+                        .field("order_id")
+                })?
+                .to_string(),
+        ),
         (None, true) => Scope::All,
         _ => {
             return Err(ApiError::bad_request(

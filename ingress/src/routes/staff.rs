@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use sea_orm::{ActiveValue, EntityTrait};
 use serde::{Deserialize, Serialize};
 use shared::db::entities::staff_commands;
-use shared::domain::{Change, OrderId, OrderStatus};
+use shared::domain::{Change, OrderId, OrderStatus, optional_integer};
 use shared::messages::{CommandError, CommandStatus, SCHEMA_VERSION, StaffCommand, WorkerMessage};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -114,7 +114,7 @@ pub enum StatusChangeSchema {
         prep_minutes: Option<u16>,
     },
     Rejected {
-        #[schema(max_length = 200)]
+        #[schema(max_length = 200, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
         reason: Option<String>,
     },
     Delayed {
@@ -123,7 +123,7 @@ pub enum StatusChangeSchema {
         delay_minutes: Option<u16>,
     },
     Cancelled {
-        #[schema(max_length = 200)]
+        #[schema(max_length = 200, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
         reason: Option<String>,
     },
     Completed,
@@ -135,8 +135,10 @@ pub struct StatusChange {
     /// `accepted`, `rejected`, `delayed`, `cancelled` or `completed`.
     pub status: String,
     /// With `accepted`: 1–240.
+    #[serde(default, deserialize_with = "optional_integer")]
     pub prep_minutes: Option<i64>,
     /// With `delayed`: 1–240 (default 15).
+    #[serde(default, deserialize_with = "optional_integer")]
     pub delay_minutes: Option<i64>,
     /// With `rejected` or `cancelled`.
     pub reason: Option<String>,
@@ -160,16 +162,7 @@ fn minutes(field: &str, value: Option<i64>) -> ApiResult<Option<u16>> {
 }
 
 fn to_change(req: StatusChange) -> ApiResult<Change> {
-    let reason = match req.reason {
-        Some(r) if r.chars().count() > 200 => {
-            return Err(ApiError::bad_request(
-                "validation_failed",
-                "reason: at most 200 characters",
-            )
-            .field("reason"));
-        }
-        r => r.filter(|r| !r.is_empty()),
-    };
+    let reason = shared::domain::reason(req.reason)?.filter(|r| !r.is_empty());
     Ok(match req.status.as_str() {
         "accepted" => Change::Accept {
             prep_minutes: minutes("prep_minutes", req.prep_minutes)?,
@@ -410,6 +403,31 @@ mod tests {
                 .field
                 .as_deref(),
             Some("status")
+        );
+        // Postgres cannot store a NUL: taken, it would fail the worker's transaction forever.
+        for reason in ["a\u{0}b", "line\rfeed", &"x".repeat(201)] {
+            let err = to_change(req(
+                serde_json::json!({"status": "cancelled", "reason": reason}),
+            ))
+            .unwrap_err();
+            assert_eq!(err.field.as_deref(), Some("reason"), "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn minutes_written_as_integral_floats_are_integers() {
+        assert_eq!(
+            to_change(req(
+                serde_json::json!({"status": "delayed", "delay_minutes": 50.0})
+            ))
+            .unwrap(),
+            Change::Delay { delay_minutes: 50 }
+        );
+        assert!(
+            serde_json::from_value::<StatusChange>(
+                serde_json::json!({"status": "delayed", "delay_minutes": 50.5})
+            )
+            .is_err()
         );
     }
 

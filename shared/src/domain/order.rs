@@ -2,11 +2,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::integer::integer;
+use super::timestamp;
 use super::validation::text;
 use super::{Currency, Money, OrderId, ValidationError};
 
 /// An order as Kyte sends it, before validation. Unknown fields are ignored (Kyte may add
-/// some); amounts are read as signed integers so a negative one is reported by field name.
+/// some); amounts are read as signed integers so a negative one is reported by field name,
+/// and `2.0` counts as the integer it is (see `integer`).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct OrderInput {
     #[schema(example = "ORD-1760987170-4531", pattern = "^[A-Za-z0-9_-]{1,64}$")]
@@ -14,6 +17,7 @@ pub struct OrderInput {
     pub customer: CustomerInput,
     #[schema(min_items = 1, max_items = 200)]
     pub items: Vec<ItemInput>,
+    #[serde(deserialize_with = "integer")]
     #[schema(minimum = 0)]
     pub total_cents: i64,
     #[schema(example = "EUR", pattern = "^[A-Z]{3}$")]
@@ -21,6 +25,8 @@ pub struct OrderInput {
     #[serde(default)]
     #[schema(max_length = 2000, pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$")]
     pub notes: Option<String>,
+    #[schema(schema_with = timestamp::schema)]
+    #[serde(deserialize_with = "timestamp::rfc3339")]
     pub placed_at: DateTime<Utc>,
 }
 
@@ -45,8 +51,10 @@ pub struct ItemInput {
         pattern = "^[^\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]*$"
     )]
     pub name: String,
+    #[serde(deserialize_with = "integer")]
     #[schema(minimum = 1, maximum = 999)]
     pub quantity: i64,
+    #[serde(deserialize_with = "integer")]
     #[schema(minimum = 0)]
     pub unit_price_cents: i64,
     #[serde(default)]
@@ -207,6 +215,23 @@ mod tests {
             mutate(&mut o);
             assert_eq!(o.parse().unwrap_err().field, field);
         }
+    }
+
+    #[test]
+    fn amounts_written_as_integral_floats_are_integers_and_fractions_are_refused() {
+        let mut json = serde_json::json!({
+            "id": "ORD-1", "customer": {"name": "Ada"}, "currency": "EUR",
+            "items": [{"name": "Margherita", "quantity": 2.0, "unit_price_cents": 9.5e2}],
+            "total_cents": 1.9e3, "placed_at": "2026-12-03T11:59:58Z"
+        });
+        let order: OrderInput = serde_json::from_value(json.clone()).unwrap();
+        let (_, details) = order.parse().unwrap();
+        assert_eq!(details.items[0].quantity, 2);
+        assert_eq!(details.items[0].unit_price_cents.cents(), 950);
+        assert_eq!(details.total_cents.cents(), 1900);
+        json["items"][0]["quantity"] = serde_json::json!(1.5);
+        let err = serde_json::from_value::<OrderInput>(json).unwrap_err();
+        assert!(err.to_string().contains("expected an integer"), "{err}");
     }
 
     #[test]

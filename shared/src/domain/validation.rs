@@ -60,3 +60,10 @@ pub(crate) fn text(
     }
     Ok(value.to_owned())
 }
+
+/// A reason given for a rejection or a cancellation: free text like a note, up to 200
+/// characters. It is stored and sent on to Kyte, so it obeys the same rules as every other
+/// text (Postgres cannot store a NUL at all: one would fail the worker's transaction forever).
+pub fn reason(value: Option<String>) -> Result<Option<String>, ValidationError> {
+    value.map(|r| text("reason", &r, 0, 200)).transpose()
+}

@@ -307,6 +307,14 @@ async fn bad_input_gets_a_clear_4xx_and_nothing_is_queued() {
             Some("order_id"),
         ),
         (
+            // A NUL cannot be stored: accepted, it would fail the worker's transaction forever.
+            br#"{"event_id": "e1", "type": "order_cancelled", "order_id": "ORD-1", "reason": "a\u0000b"}"#.to_vec(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            Some("reason"),
+        ),
+        (
             br#"{"event_id": "e1", "type": "order_created"}"#.to_vec(),
             "application/json",
             StatusCode::BAD_REQUEST,
