@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 use shared::domain::{Change, EventId, OrderId, OrderInput};
 use shared::messages::{OrderCancelled, OrderCreated, SCHEMA_VERSION, StaffCommand, WorkerMessage};
-use shared::messaging::Headers;
+use shared::messaging::{Headers, Topology};
 use uuid::Uuid;
 
 pub fn order_json(id: &str) -> Value {
@@ -179,6 +179,23 @@ pub async fn drain(env: &TestEnv, queue: &str) -> Vec<(Option<String>, Vec<u8>, 
     }
     let _ = channel.close(200, "done".into()).await;
     out
+}
+
+/// Waits for `queue`'s dead-letter queue to hold messages and takes them.
+pub async fn wait_dead_letters(
+    env: &TestEnv,
+    queue: &str,
+) -> Vec<(Option<String>, Vec<u8>, FieldTable)> {
+    let dead_queue = Topology::dead_queue(queue);
+    wait_until(
+        "a message in the dead-letter queue",
+        Duration::from_secs(15),
+        || async {
+            let msgs = drain(env, &dead_queue).await;
+            (!msgs.is_empty()).then_some(msgs)
+        },
+    )
+    .await
 }
 
 pub async fn queue_depth(env: &TestEnv, queue: &str) -> u32 {

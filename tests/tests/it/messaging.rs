@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use kyte_relay_tests::harness::{TestEnv, wait_until};
+use kyte_relay_tests::harness::TestEnv;
 use shared::messaging::{Broker, Headers, Outcome, PublishError, Topology, consume};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{drain, header, queue_depth};
+use crate::helpers::{header, queue_depth, wait_dead_letters};
 
 #[tokio::test]
 async fn a_confirmed_message_is_consumed_and_acked() {
@@ -127,16 +127,7 @@ async fn a_poison_message_is_dead_lettered_with_its_reason() {
         )
         .await
         .expect("confirmed");
-    let dead_queue = Topology::dead_queue(&queue);
-    let dead = wait_until(
-        "the poison message in the dead-letter queue",
-        Duration::from_secs(15),
-        || async {
-            let msgs = drain(&env, &dead_queue).await;
-            (!msgs.is_empty()).then_some(msgs)
-        },
-    )
-    .await;
+    let dead = wait_dead_letters(&env, &queue).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].1, b"this is not json");
     assert_eq!(dead[0].0.as_deref(), Some("poison"));

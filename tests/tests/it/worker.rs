@@ -11,7 +11,6 @@ use kyte_relay_tests::harness::{TestEnv, wait_until};
 use serde_json::json;
 use shared::domain::Change;
 use shared::messages::WorkerMessage;
-use shared::messaging::Topology;
 
 use crate::helpers::*;
 
@@ -252,16 +251,7 @@ async fn a_message_postgres_refuses_is_dead_lettered_and_its_order_goes_on() {
         },
     );
     send(&env, &nul_msg).await;
-    let dead_queue = Topology::dead_queue(&env.topology().worker_queue());
-    let dead = wait_until(
-        "the refused message in the dead-letter queue",
-        Duration::from_secs(15),
-        || async {
-            let msgs = drain(&env, &dead_queue).await;
-            (!msgs.is_empty()).then_some(msgs)
-        },
-    )
-    .await;
+    let dead = wait_dead_letters(&env, &env.topology().worker_queue()).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].0.as_deref(), Some(nul_msg.dedup_key().as_str()));
     let reason = header(&dead[0].2, "x-dead-reason").expect("reason header");
