@@ -92,6 +92,15 @@ impl From<PublishError> for ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
+        // Validation should have caught it; if it did not, the request is still at fault, and
+        // answering 503 would only invite the client to send it again.
+        if shared::db::refuses_the_data(&e) {
+            tracing::error!(error = %e, "the database refused a request's data that passed validation");
+            return Self::bad_request(
+                "invalid_body",
+                "the request holds a value the database cannot store",
+            );
+        }
         tracing::warn!(error = %e, "database error");
         Self::unavailable("the database is unavailable; try again shortly")
     }

@@ -1,9 +1,11 @@
 //! Postgres over TLS, as managed databases require: the `sslmode` (and `sslrootcert`) of
-//! `DATABASE_URL` are honoured by every connection a service opens.
+//! `DATABASE_URL` are honoured by every connection a service opens. And which of Postgres's
+//! errors mean "this data can never be stored" rather than "try again".
 
 use kyte_relay_tests::harness::TestEnv;
 use reqwest::StatusCode;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use shared::db::refuses_the_data;
 
 fn with_params(url: &str, params: &str) -> String {
     let joiner = if url.contains('?') { '&' } else { '?' };
@@ -101,5 +103,44 @@ async fn sslmode_in_the_database_url_gives_encrypted_verified_connections() {
     for db in [plain, required, direct] {
         let _ = db.close().await;
     }
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn data_postgres_refuses_is_told_apart_from_every_other_failure() {
+    let env = TestEnv::new().await;
+    let nul = env
+        .db
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT $1::text",
+            ["a\u{0}b".into()],
+        ))
+        .await
+        .expect_err("Postgres cannot store a NUL");
+    assert!(refuses_the_data(&nul), "{nul}");
+    let overflow = env
+        .db
+        .execute_unprepared("SELECT 32768::smallint")
+        .await
+        .expect_err("out of range");
+    assert!(refuses_the_data(&overflow), "{overflow}");
+    // Not the data's fault: a retry (after a migration, a restart) may well succeed.
+    let missing = env
+        .db
+        .execute_unprepared("SELECT * FROM no_such_table")
+        .await
+        .expect_err("no such table");
+    assert!(!refuses_the_data(&missing), "{missing}");
+    let txn = env.db.begin().await.expect("begin");
+    txn.execute_unprepared("SET LOCAL statement_timeout = 10")
+        .await
+        .expect("set");
+    let timed_out = txn
+        .execute_unprepared("SELECT pg_sleep(5)")
+        .await
+        .expect_err("cancelled by the statement time-out");
+    assert!(!refuses_the_data(&timed_out), "{timed_out}");
+    txn.rollback().await.expect("rollback");
     env.cleanup().await;
 }
