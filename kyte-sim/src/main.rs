@@ -221,9 +221,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     receiver.fail_first(
         args.fail_first,
         Reply {
-            status: 503,
             retry_after_secs: args.retry_after,
-            delay: Duration::ZERO,
+            ..Reply::status(503)
         },
     );
     let (addr, task) = receiver.serve(args.addr).await?;

@@ -27,6 +27,8 @@ pub struct Reply {
     pub status: u16,
     pub retry_after_secs: Option<u64>,
     pub delay: Duration,
+    /// The body to answer with (as bytes, any bytes); the default is `{"ok": …}` as JSON.
+    pub body: Option<&'static [u8]>,
 }
 
 impl Reply {
@@ -35,6 +37,7 @@ impl Reply {
             status,
             retry_after_secs: None,
             delay: Duration::ZERO,
+            body: None,
         }
     }
 }
@@ -261,8 +264,10 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
         tokio::time::sleep(reply.delay).await;
     }
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    let mut response =
-        (status, Json(serde_json::json!({"ok": status.is_success()}))).into_response();
+    let mut response = match reply.body {
+        Some(body) => (status, body).into_response(),
+        None => (status, Json(serde_json::json!({"ok": status.is_success()}))).into_response(),
+    };
     if let Some(secs) = reply.retry_after_secs
         && let Ok(v) = HeaderValue::from_str(&secs.to_string())
     {

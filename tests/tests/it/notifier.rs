@@ -197,9 +197,8 @@ async fn retry_after_from_kyte_is_respected() {
     p.receiver.script_order(
         &order_id,
         [Reply {
-            status: 429,
             retry_after_secs: Some(2),
-            delay: Duration::ZERO,
+            ..Reply::status(429)
         }],
     );
     drive(&env, &order_id, &[Change::Accept { prep_minutes: None }]).await;
@@ -216,6 +215,60 @@ async fn retry_after_from_kyte_is_respected() {
         gap >= Duration::from_secs(2),
         "retried after {gap:?}, Retry-After said 2 s"
     );
+    p.stop().await;
+    env.cleanup().await;
+}
+
+#[tokio::test]
+async fn any_answer_from_kyte_is_recorded_and_a_bad_one_does_not_stall_the_webhook() {
+    let env = TestEnv::new().await;
+    let p = Pipeline::start(&env, |_| {}).await;
+    let order_id = unique_order_id();
+    // A 502 whose body holds a NUL (Postgres cannot store one) and a terminal escape; then a
+    // 200 with a 4 MiB body, of which only the start may be read.
+    let huge: &'static [u8] = Box::leak(vec![b'x'; 4 << 20].into_boxed_slice());
+    p.receiver.script_order(
+        &order_id,
+        [
+            Reply {
+                body: Some(b"bad\0gate\x1b[31mway"),
+                ..Reply::status(502)
+            },
+            Reply {
+                body: Some(huge),
+                ..Reply::status(200)
+            },
+        ],
+    );
+    drive(&env, &order_id, &[Change::Accept { prep_minutes: None }]).await;
+    let (_, attempts, code) = wait_state(&env, &order_id, 2, "delivered").await;
+    assert_eq!((attempts, code), (2, Some(200)));
+    let rows = query(
+        &env,
+        "SELECT a.response_excerpt FROM notification_attempts a \
+         JOIN notifications n ON n.id = a.notification_id \
+         WHERE n.order_id = $1 ORDER BY a.attempt",
+        vec![order_id.clone().into()],
+    )
+    .await;
+    let excerpts: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| r.try_get("", "response_excerpt").expect("excerpt"))
+        .collect();
+    assert_eq!(
+        excerpts,
+        [
+            Some("bad\u{fffd}gate\u{fffd}[31mway".to_owned()),
+            Some("x".repeat(200))
+        ]
+    );
+    let sent = p
+        .receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.order_id() == order_id)
+        .count();
+    assert_eq!(sent, 2, "one retry, no more");
     p.stop().await;
     env.cleanup().await;
 }
@@ -272,9 +325,8 @@ async fn a_long_back_off_for_one_order_does_not_delay_another() {
     p.receiver.always(
         &slow,
         Some(Reply {
-            status: 503,
             retry_after_secs: Some(60),
-            delay: Duration::ZERO,
+            ..Reply::status(503)
         }),
     );
     drive(&env, &slow, &[Change::Accept { prep_minutes: None }]).await;
