@@ -55,14 +55,108 @@ pub async fn read(headers: &HeaderMap, body: Body, allow_empty: bool) -> Result<
     Ok(bytes)
 }
 
-/// Parses JSON, reporting malformed input and type mismatches as 400 with serde's location.
+/// Parses JSON, reporting malformed input and type mismatches as 400 with serde's location;
+/// a mismatch also names its field (`order.items[0].quantity`), as a failed rule does.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        let code = if e.is_syntax() || e.is_eof() {
-            "invalid_json"
+    let malformed = |e: &serde_json::Error| {
+        ApiError::bad_request("invalid_json", format!("the body could not be read: {e}"))
+    };
+    let mut json = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        if e.inner().is_syntax() || e.inner().is_eof() {
+            malformed(e.inner())
         } else {
-            "invalid_body"
-        };
-        ApiError::bad_request(code, format!("the body could not be read: {e}"))
-    })
+            mismatch(&e)
+        }
+    })?;
+    // Anything after the value but whitespace is malformed, as `serde_json::from_slice` has it.
+    json.end().map_err(|e| malformed(&e))?;
+    Ok(value)
+}
+
+/// Reads a value already parsed as JSON (a handler that looked at one field first), reporting
+/// a mismatch as `parse` does.
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| mismatch(&e))
+}
+
+fn mismatch(e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let message = e.inner().to_string();
+    let error = ApiError::bad_request(
+        "invalid_body",
+        format!("the body could not be read: {message}"),
+    );
+    match field_of(e.path(), &message) {
+        Some(field) => error.field(field),
+        None => error,
+    }
+}
+
+/// The JSON path of a mismatch; for a missing field, serde's path is its parent and the name
+/// is in the message (serde's own wording: "missing field `name`").
+fn field_of(path: &serde_path_to_error::Path, message: &str) -> Option<String> {
+    let parent = path.to_string();
+    let parent = (parent != ".").then_some(parent);
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split_once('`'))
+        .map(|(name, _)| name);
+    match (parent, missing) {
+        (Some(parent), Some(name)) => Some(format!("{parent}.{name}")),
+        (None, Some(name)) => Some(name.to_owned()),
+        (parent, None) => parent,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::OrderInput;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Event {
+        event_id: String,
+        order: Option<OrderInput>,
+    }
+
+    fn refusal(json: &str) -> (&'static str, Option<String>) {
+        let e = parse::<Event>(json.as_bytes()).unwrap_err();
+        (e.code, e.field)
+    }
+
+    #[test]
+    fn a_mismatch_names_its_field_and_malformed_json_names_none() {
+        let order = r#"{"id": "O", "customer": {"name": "A"}, "currency": "EUR",
+            "items": [{"name": "M", "quantity": "two", "unit_price_cents": 1}],
+            "total_cents": 1, "placed_at": "2026-12-03T12:00:00Z"}"#;
+        let cases = [
+            (
+                format!(r#"{{"event_id": "e", "order": {order}}}"#),
+                ("invalid_body", Some("order.items[0].quantity")),
+            ),
+            (
+                r#"{"event_id": "e", "order": {"id": "O"}}"#.to_owned(),
+                ("invalid_body", Some("order.customer")),
+            ),
+            (
+                r#"{"order": null}"#.to_owned(),
+                ("invalid_body", Some("event_id")),
+            ),
+            (
+                r#"{"event_id": 7}"#.to_owned(),
+                ("invalid_body", Some("event_id")),
+            ),
+            (
+                r#"{"event_id": "e"} trailing"#.to_owned(),
+                ("invalid_json", None),
+            ),
+            (r#"{"event_id": "#.to_owned(), ("invalid_json", None)),
+            ("[]".to_owned(), ("invalid_body", None)),
+        ];
+        for (json, (code, field)) in cases {
+            assert_eq!(refusal(&json), (code, field.map(str::to_owned)), "{json}");
+        }
+        assert!(parse::<Event>(br#"{"event_id": "e"}"#).is_ok());
+    }
 }

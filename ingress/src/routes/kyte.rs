@@ -135,9 +135,7 @@ pub async fn post_event(
         )
         .field("type"));
     }
-    let event: KyteEvent = serde_json::from_value(raw).map_err(|e| {
-        ApiError::bad_request("invalid_body", format!("the body could not be read: {e}"))
-    })?;
+    let event: KyteEvent = body::from_value(raw)?;
     let event_id = EventId::parse(&event.event_id)?;
     let message = if event.kind == "order_created" {
         let order = event.order.ok_or_else(|| {

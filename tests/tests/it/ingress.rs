@@ -261,6 +261,8 @@ async fn bad_input_gets_a_clear_4xx_and_nothing_is_queued() {
     let mut bad_quantity =
         json!({"event_id": "e1", "type": "order_created", "order": order_json("ORD-1")});
     bad_quantity["order"]["items"][0]["quantity"] = json!(0);
+    let mut wrong_type = bad_quantity.clone();
+    wrong_type["order"]["items"][0]["quantity"] = json!("two");
     let huge_number = br#"{"event_id": "e1", "type": "order_created", "order": {"id": "ORD-1", "total_cents": 1e400}}"#.to_vec();
     // (body, content type, expected status, error code, field)
     type Case = (
@@ -283,6 +285,13 @@ async fn bad_input_gets_a_clear_4xx_and_nothing_is_queued() {
             "application/json",
             StatusCode::BAD_REQUEST,
             "validation_failed",
+            Some("order.items[0].quantity"),
+        ),
+        (
+            serde_json::to_vec(&wrong_type).expect("j"),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
             Some("order.items[0].quantity"),
         ),
         (
