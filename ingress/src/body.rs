@@ -159,4 +159,64 @@ mod tests {
         }
         assert!(parse::<Event>(br#"{"event_id": "e"}"#).is_ok());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::*;
+        use crate::routes::kyte::KyteEvent;
+
+        /// A value for one field: right, wrong or absent, of any JSON type.
+        fn any_value() -> impl Strategy<Value = Option<Value>> {
+            prop_oneof![
+                Just(None),
+                Just(Some(Value::Null)),
+                any::<bool>().prop_map(|b| Some(json!(b))),
+                any::<i64>().prop_map(|n| Some(json!(n))),
+                any::<f64>().prop_map(|f| Some(json!(f))),
+                ".{0,30}".prop_map(|s| Some(json!(s))),
+                Just(Some(json!("2026-12-03T12:00:00Z"))),
+                Just(Some(json!([1, "two"]))),
+                Just(Some(json!({"id": "ORD-1", "items": [{"quantity": "x"}]}))),
+            ]
+        }
+
+        /// A field as a client may send it: absent, right, or any JSON at all.
+        fn field(right: Value) -> impl Strategy<Value = Option<Value>> {
+            prop_oneof![Just(None), Just(Some(right)), any_value()]
+        }
+
+        proptest! {
+            /// Whatever a client sends as an event object, it is read, or refused with the
+            /// field at fault: never a panic, never an unnamed type error.
+            #[test]
+            fn an_event_object_is_read_or_its_field_at_fault_named(
+                fields in (
+                    field(json!("evt-1")),
+                    field(json!("order_created")),
+                    field(json!("2026-12-03T12:00:00Z")),
+                    field(json!({"id": "ORD-1", "customer": {"name": "A"}, "currency": "EUR",
+                        "items": [{"name": "M", "quantity": 1, "unit_price_cents": 1}],
+                        "total_cents": 1, "placed_at": "2026-12-03T12:00:00Z"})),
+                    field(json!("ORD-1")),
+                    field(json!("too late")),
+                ),
+            ) {
+                let (a, b, c, d, e, f) = fields;
+                let names = ["event_id", "type", "occurred_at", "order", "order_id", "reason"];
+                let object: serde_json::Map<String, Value> = names
+                    .iter()
+                    .zip([a, b, c, d, e, f])
+                    .filter_map(|(name, value)| value.map(|v| ((*name).to_owned(), v)))
+                    .collect();
+                let bytes = serde_json::to_vec(&Value::Object(object))
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                if let Err(e) = parse::<KyteEvent>(&bytes) {
+                    prop_assert_eq!(e.code, "invalid_body");
+                    prop_assert!(e.field.as_deref().is_some_and(|f| !f.is_empty()), "{}", e.message);
+                }
+            }
+        }
+    }
 }
