@@ -21,8 +21,8 @@ for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2
 # Every check schemathesis has, both ways: no 5xx; only documented status codes, content
 # types and headers; every response body matching its schema; every request the document
 # allows is accepted (no 4xx but the documented 401/404/409) and every one it forbids is
-# refused with a 4xx; a missing token is refused, an undocumented method answered 405. So the document is an
-# exact description of the API that clients can be generated from.
+# refused with a 4xx; a missing token is refused, an undocumented method answered 405. So the
+# document is an exact description of the API that clients can be generated from.
 st run "http://127.0.0.1:$port/openapi.json" \
   --header "Authorization: Bearer fuzz-token" \
   --checks all \

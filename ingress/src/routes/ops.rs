@@ -84,18 +84,19 @@ pub enum ReplayRequestSchema {
 
 /// The handler refuses an ambiguous request (an order and `all: true`, or neither), so each
 /// branch of the document admits only the values that make it unambiguous.
-fn only_true() -> Object {
+fn only(value: bool) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::Boolean)
-        .enum_values(Some([true]))
+        .enum_values(Some([value]))
         .build()
 }
 
+fn only_true() -> Object {
+    only(true)
+}
+
 fn only_false() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::Boolean)
-        .enum_values(Some([false]))
-        .build()
+    only(false)
 }
 
 fn only_null() -> Object {
